@@ -1,0 +1,144 @@
+"""The catalog: `catalog_table` and `catalog_rejects` (one ingestion, two tables), the catalog gate, and
+`catalog_partitions`, the sync step that keeps the SKU and promotion partitions in line with the catalog."""
+
+import collections
+import json
+
+import dagster as dg
+import pyarrow as pa
+
+from assets import _tables as T
+from orchestration.partitions import PROMOTIONS, SKUS
+from resources.catalog import CatalogSource
+from resources.promotions import PromotionLibrary
+from resources.storage import StudioStore
+
+
+def _known_categories(templates: PromotionLibrary) -> list[str]:
+    from skucore.templates import known_categories
+
+    return known_categories(templates.templates())
+
+
+def _md_table(rows: list[dict], columns: list[str], limit: int = 20) -> str:
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    body = "".join(
+        "| " + " | ".join(str(r.get(c, "")).replace("|", "\\|").replace("\n", " ")[:80] for c in columns) + " |\n"
+        for r in rows[:limit]
+    )
+    more = f"\n… and {len(rows) - limit} more" if len(rows) > limit else ""
+    return head + body + more
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("catalog_table", group_name="catalog", description="The validated catalog, one row per SKU."),
+        dg.AssetSpec(
+            "catalog_rejects", group_name="catalog", description="Catalog rows that were rejected, with a reason each."
+        ),
+    ],
+)
+def catalog(context: dg.AssetExecutionContext, store: StudioStore, catalog_source: CatalogSource, promotions: PromotionLibrary):
+    loaded = catalog_source.load(_known_categories(promotions))
+    store.write_table(T.CATALOG, loaded.table)
+    store.write_table(T.CATALOG_REJECTS, loaded.rejects)
+    reasons = collections.Counter(loaded.rejects.column("reason").to_pylist()) if loaded.rejects.num_rows else {}
+    context.log.info(f"catalog {catalog_source.location}: {loaded.table.num_rows} rows, {loaded.rejects.num_rows} rejected")
+    yield dg.MaterializeResult(
+        asset_key="catalog_table",
+        metadata={
+            "source": catalog_source.location,
+            "dagster/row_count": loaded.table.num_rows,
+            "rejected_rows": loaded.rejects.num_rows,
+            "categories": dg.MetadataValue.json(
+                dict(collections.Counter(loaded.table.column("category").to_pylist())) if loaded.table.num_rows else {}
+            ),
+            "stats": dg.MetadataValue.json(json.loads(json.dumps(getattr(loaded, "stats", {}), default=str))),
+            "preview": dg.MetadataValue.md(
+                _md_table(loaded.table.to_pylist(), ["sku", "name", "category", "price", "currency"])
+            ),
+            "table": dg.MetadataValue.path(store.uri(T.CATALOG)),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="catalog_rejects",
+        metadata={
+            "dagster/row_count": loaded.rejects.num_rows,
+            "reasons": dg.MetadataValue.json(dict(reasons)),
+            "rejects": dg.MetadataValue.md(
+                _md_table(loaded.rejects.to_pylist(), ["source_row", "sku", "reason", "field", "value", "message"])
+            ),
+        },
+    )
+
+
+@dg.asset_check(asset="catalog_table", blocking=True, description="Great Expectations gate on the catalog.")
+def catalog_gate(store: StudioStore, catalog_source: CatalogSource, promotions: PromotionLibrary) -> dg.AssetCheckResult:
+    from skucore.expectations import validate_catalog
+
+    table = store.read_table(T.CATALOG)
+    rejects = store.read_table(T.CATALOG_REJECTS)
+    result = validate_catalog(
+        table,
+        rejected_rows=rejects.num_rows,
+        known_categories=_known_categories(promotions),
+        price_min=catalog_source.price_min,
+        price_max=catalog_source.price_max,
+        max_reject_ratio=catalog_source.max_reject_ratio,
+    )
+    return dg.AssetCheckResult(
+        passed=result.passed,
+        metadata={**result.figures, "summary": result.describe()},
+        description=result.describe(),
+    )
+
+
+class SyncConfig(dg.Config):
+    delete_delisted_objects: bool = False  # published objects of delisted SKUs: kept by default, or deleted
+
+
+@dg.asset(
+    deps=["catalog_table"],
+    group_name="catalog",
+    description="Syncs the dynamic partitions with the catalog and promotions/; records new, changed and delisted SKUs.",
+)
+def catalog_partitions(context: dg.AssetExecutionContext, store: StudioStore, promotions: PromotionLibrary) -> dg.MaterializeResult:
+    from skucore.sync import diff_catalog
+
+    instance = context.instance
+    table = store.read_table(T.CATALOG)
+    previous = store.read_table_or_none(T.CATALOG_SYNCED)
+    changes = diff_catalog(previous, table)
+    registered = set(instance.get_dynamic_partitions(SKUS))
+    to_add = [s for s in table.column("sku").to_pylist() if s not in registered]
+    current = set(table.column("sku").to_pylist())
+    to_remove = sorted(registered - current)
+    if to_add:
+        instance.add_dynamic_partitions(SKUS, to_add)
+    for sku in to_remove:
+        instance.delete_dynamic_partition(SKUS, sku)
+
+    found, errors = promotions.discover()
+    for err in errors:
+        context.log.error(f"promotion file rejected: {err}")
+    known_promotions = set(instance.get_dynamic_partitions(PROMOTIONS))
+    new_promotions = sorted(set(found) - known_promotions)
+    if new_promotions:
+        instance.add_dynamic_partitions(PROMOTIONS, new_promotions)
+
+    store.write_table(T.CATALOG_CHANGES, changes.table)
+    store.write_table(T.CATALOG_SYNCED, table.select(["sku", "content_hash"]))
+    return dg.MaterializeResult(
+        metadata={
+            "skus_added": len(to_add),
+            "skus_removed": len(to_remove),
+            "skus_changed": len(changes.changed),
+            "skus_unchanged": len(changes.unchanged),
+            "added": dg.MetadataValue.json(to_add[:200]),
+            "removed": dg.MetadataValue.json(to_remove[:200]),
+            "changed": dg.MetadataValue.json(sorted(changes.changed)[:200]),
+            "promotions": dg.MetadataValue.json(sorted(found)),
+            "promotions_added": dg.MetadataValue.json(new_promotions),
+            "promotion_errors": dg.MetadataValue.json([str(e) for e in errors]),
+        }
+    )

@@ -1,0 +1,165 @@
+"""Table expectations for the blocking gates, on Great Expectations 1.x (called directly: the dagster-ge
+integration does not support GX 1.x). GX is imported lazily: it takes seconds to import, and the code location
+must load fast.
+
+Each function returns a `GateResult`: passed, and the figures that explain it (the Dagster check puts them in
+its metadata, so the UI shows why a gate closed).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import pyarrow as pa
+
+
+@dataclass
+class GateResult:
+    passed: bool
+    figures: dict[str, Any] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return "passed" if self.passed else "; ".join(self.failures)
+
+
+_CONTEXT = None
+
+
+def _gx_context():
+    """One ephemeral GX context per process (creating one costs ~100 ms)."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+        import great_expectations as gx
+
+        ctx = gx.get_context(mode="ephemeral")
+        try:  # progress bars would flood the Dagster logs
+            ctx.variables.progress_bars = {"globally": False, "metric_calculations": False}
+        except Exception:
+            pass
+        _CONTEXT = ctx
+    return _CONTEXT
+
+
+def _validate(df, name: str, expectations: list) -> list[dict]:
+    import great_expectations as gx
+
+    ctx = _gx_context()
+    source_name = f"skustudio_{name}"
+    try:
+        ds = ctx.data_sources.get(source_name)
+    except Exception:
+        ds = ctx.data_sources.add_pandas(source_name)
+    try:
+        asset = ds.get_asset(name)
+    except Exception:
+        asset = ds.add_dataframe_asset(name)
+    try:
+        batch_def = asset.get_batch_definition("whole")
+    except Exception:
+        batch_def = asset.add_batch_definition_whole_dataframe("whole")
+    batch = batch_def.get_batch(batch_parameters={"dataframe": df})
+    suite = gx.ExpectationSuite(name=f"{name}_suite")
+    for exp in expectations:
+        suite.add_expectation(exp)
+    result = batch.validate(suite)
+    rows = []
+    for r in result.results:
+        res = r.result or {}
+        rows.append(
+            {
+                "expectation": r.expectation_config.type,
+                "column": r.expectation_config.kwargs.get("column"),
+                "success": bool(r.success),
+                "unexpected_count": int(res.get("unexpected_count") or 0),
+                "examples": [str(v) for v in (res.get("partial_unexpected_list") or [])[:5]],
+            }
+        )
+    return rows
+
+
+def validate_catalog(
+    table: pa.Table,
+    *,
+    rejected_rows: int,
+    known_categories: Iterable[str],
+    price_min: float = 0.01,
+    price_max: float = 1_000_000.0,
+    max_reject_ratio: float = 0.2,
+) -> GateResult:
+    """The catalog gate: sku unique and non-null, prices in range, categories known, reject ratio bounded."""
+    import great_expectations as gx
+
+    total = table.num_rows + rejected_rows
+    reject_ratio = rejected_rows / total if total else 0.0
+    figures: dict[str, Any] = {
+        "rows": table.num_rows,
+        "rejected_rows": rejected_rows,
+        "reject_ratio": round(reject_ratio, 4),
+        "max_reject_ratio": max_reject_ratio,
+    }
+    failures: list[str] = []
+    if table.num_rows == 0:
+        failures.append("catalog has no valid rows")
+    else:
+        df = table.select(["sku", "price", "category"]).to_pandas()
+        rows = _validate(
+            df,
+            "catalog_table",
+            [
+                gx.expectations.ExpectColumnValuesToNotBeNull(column="sku"),
+                gx.expectations.ExpectColumnValuesToBeUnique(column="sku"),
+                gx.expectations.ExpectColumnValuesToBeBetween(column="price", min_value=price_min, max_value=price_max),
+                gx.expectations.ExpectColumnValuesToBeInSet(column="category", value_set=sorted(set(known_categories))),
+            ],
+        )
+        for row in rows:
+            label = f"{row['expectation']}({row['column']})"
+            figures[label] = row["unexpected_count"]
+            if not row["success"]:
+                failures.append(f"{label}: {row['unexpected_count']} unexpected, e.g. {row['examples']}")
+    if reject_ratio > max_reject_ratio:
+        failures.append(f"reject ratio {reject_ratio:.1%} is over the limit {max_reject_ratio:.1%}")
+    return GateResult(passed=not failures, figures=figures, failures=failures)
+
+
+def validate_prompt_table(
+    table: pa.Table,
+    *,
+    expected_pairs: set[tuple[str, str]],
+    token_budget: int,
+    problems: int = 0,
+) -> GateResult:
+    """The prompt gate: non-empty, no unresolved placeholders, within the token budget, every SKU has every role."""
+    import great_expectations as gx
+
+    figures: dict[str, Any] = {"rows": table.num_rows, "problems": problems, "token_budget": token_budget}
+    failures: list[str] = []
+    if table.num_rows == 0:
+        failures.append("prompt table is empty")
+    else:
+        df = table.select(["sku", "role", "prompt", "token_count"]).to_pandas()
+        rows = _validate(
+            df,
+            "prompt_table",
+            [
+                gx.expectations.ExpectColumnValuesToNotBeNull(column="prompt"),
+                # "{{", "{%" or "}}" left in a prompt means a placeholder was not rendered.
+                gx.expectations.ExpectColumnValuesToNotMatchRegex(column="prompt", regex=r"(\{\{|\}\}|\{%|%\})"),
+                gx.expectations.ExpectColumnValueLengthsToBeBetween(column="prompt", min_value=1),
+                gx.expectations.ExpectColumnValuesToBeBetween(column="token_count", min_value=1, max_value=token_budget),
+            ],
+        )
+        for row in rows:
+            label = f"{row['expectation']}({row['column']})"
+            figures[label] = row["unexpected_count"]
+            if not row["success"]:
+                failures.append(f"{label}: {row['unexpected_count']} unexpected, e.g. {row['examples']}")
+    have = set(zip(table.column("sku").to_pylist(), table.column("role").to_pylist())) if table.num_rows else set()
+    missing = sorted(expected_pairs - have)
+    figures["missing_sku_roles"] = len(missing)
+    if missing:
+        failures.append(f"{len(missing)} SKU x role pairs have no prompt, e.g. {missing[:5]}")
+    return GateResult(passed=not failures, figures=figures, failures=failures)
