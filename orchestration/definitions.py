@@ -9,14 +9,14 @@ import dagster as dg
 
 from assets import catalog as catalog_assets
 from assets import prompts as prompt_assets
-from orchestration.jobs import catalog_sync_job
+from orchestration.jobs import catalog_sync_job, promotion_prompts_job
 from orchestration.resources import resources_for_environment
 from orchestration.schedules import nightly_catalog_sync
 
 defs = dg.Definitions(
     assets=[catalog_assets.catalog, catalog_assets.catalog_partitions, prompt_assets.prompt_table],
     asset_checks=[catalog_assets.catalog_gate, prompt_assets.prompt_gate],
-    jobs=[catalog_sync_job],
+    jobs=[catalog_sync_job, promotion_prompts_job],
     schedules=[nightly_catalog_sync],
     resources=resources_for_environment(),
 )

@@ -1,0 +1,104 @@
+"""`product_cutouts[sku]`: RGBA cutout, mask and measurements of each SKU's source photo."""
+import io
+import json
+
+import dagster as dg
+import numpy as np
+import pyarrow as pa
+from PIL import Image
+
+from assets import _tables as T
+from assets._per_partition import materialize_each
+from assets._thumbs import thumbnail_md
+from orchestration.partitions import skus_partitions
+from resources.catalog import CatalogSource
+from resources.storage import StudioStore
+
+CUTOUT_META_SCHEMA = pa.schema(
+    [
+        ("sku", pa.string()),
+        ("photo_sha256", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("bbox", pa.list_(pa.int32())),
+        ("area_ratio", pa.float64()),
+        ("touches_edge", pa.bool_()),
+        ("edges_touched", pa.list_(pa.string())),
+        ("flags", pa.list_(pa.string())),
+    ]
+)
+
+
+def catalog_rows_by_sku(store: StudioStore) -> dict[str, dict]:
+    return {row["sku"]: row for row in store.read_table(T.CATALOG).to_pylist()}
+
+
+def load_cutout(store: StudioStore, sku: str):
+    """The stored cutout of `sku` as a `skucore.types.Cutout`, and its metadata row."""
+    from assets._per_partition import UpstreamMissing
+    from skucore.types import Cutout
+
+    if not store.exists(T.cutout_meta(sku)):
+        raise UpstreamMissing(f"product_cutouts[{sku}] has not been materialized")
+    meta = store.read_table(T.cutout_meta(sku)).to_pylist()[0]
+    with Image.open(io.BytesIO(store.get_bytes(T.cutout(sku)))) as im:
+        rgba = np.asarray(im.convert("RGBA")).copy()
+    cutout = Cutout(
+        rgba=rgba,
+        mask=rgba[:, :, 3].copy(),
+        bbox=tuple(meta["bbox"]),
+        area_ratio=meta["area_ratio"],
+        touches_edge=meta["touches_edge"],
+        edges_touched=tuple(meta["edges_touched"] or ()),
+        flags=list(meta["flags"] or []),
+    )
+    return cutout, meta
+
+
+@dg.asset(
+    partitions_def=skus_partitions,
+    deps=["catalog_table"],
+    group_name="imaging",
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    output_required=False,
+    description="Each SKU's product cut out of its white-background photo: RGBA, mask and measurements.",
+)
+def product_cutouts(context: dg.AssetExecutionContext, store: StudioStore, catalog_source: CatalogSource):
+    from skucore.cutout import cut_out
+
+    rows = catalog_rows_by_sku(store)
+
+    def work(sku: str) -> dict:
+        row = rows.get(sku)
+        if row is None:
+            raise KeyError(f"SKU {sku!r} is not in the current catalog (delisted?)")
+        data = catalog_source.read_photo(row["image"])
+        with Image.open(io.BytesIO(data)) as photo:
+            photo.load()
+            cutout = cut_out(photo)
+        png = io.BytesIO()
+        Image.fromarray(cutout.rgba, "RGBA").save(png, "PNG", compress_level=1)
+        store.put_bytes(T.cutout(sku), png.getvalue())
+        h, w = cutout.mask.shape[:2]
+        meta = {
+            "sku": sku,
+            "photo_sha256": row["photo_sha256"],
+            "width": w,
+            "height": h,
+            "bbox": list(map(int, cutout.bbox)),
+            "area_ratio": float(cutout.area_ratio),
+            "touches_edge": bool(cutout.touches_edge),
+            "edges_touched": list(cutout.edges_touched),
+            "flags": list(cutout.flags),
+        }
+        store.write_table(T.cutout_meta(sku), pa.Table.from_pylist([meta], schema=CUTOUT_META_SCHEMA))
+        return {
+            "area_ratio": round(meta["area_ratio"], 4),
+            "bbox": dg.MetadataValue.json(meta["bbox"]),
+            "touches_edge": meta["touches_edge"],
+            "flags": dg.MetadataValue.json(meta["flags"]),
+            "cutout": dg.MetadataValue.path(store.uri(T.cutout(sku))),
+            "preview": dg.MetadataValue.md(thumbnail_md([(sku, png.getvalue())])),
+        }
+
+    yield from materialize_each(context, work)

@@ -1,0 +1,189 @@
+"""`generated_images[promotion|sku]`: each SKU's scenes for every platform of the promotion, with lineage."""
+import hashlib
+import json
+
+import dagster as dg
+import pyarrow as pa
+
+from assets import _tables as T
+from assets._per_partition import UpstreamMissing, materialize_each, split_key
+from assets._thumbs import thumbnail_md
+from assets.cutouts import catalog_rows_by_sku, load_cutout
+from orchestration.partitions import from_promotion, from_sku, promotion_sku_partitions
+from resources.gpu import GpuPoolResource, SceneGeneratorResource
+from resources.promotions import PromotionLibrary
+from resources.storage import StudioStore
+
+GENERATED_SCHEMA = pa.schema(
+    [
+        ("promotion", pa.string()),
+        ("sku", pa.string()),
+        ("role", pa.string()),
+        ("platform", pa.string()),
+        ("slot", pa.string()),
+        ("attempt", pa.int32()),
+        ("image_key", pa.string()),
+        ("sha256", pa.string()),
+        ("format", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("bytes", pa.int64()),
+        ("quality", pa.int32()),
+        ("fill_ratio", pa.float64()),
+        ("product_box", pa.list_(pa.int32())),
+        ("fidelity", pa.string()),  # JSON
+        ("text_regions", pa.string()),  # JSON list of {kind, text, box}
+        ("lineage", pa.string()),  # JSON, the same as embedded in the file
+        ("backend", pa.string()),
+        ("template_id", pa.string()),
+        ("seed", pa.int64()),
+        ("prompt_hash", pa.string()),
+    ]
+)
+
+_EXT = {"JPEG": "jpg", "PNG": "png"}
+
+
+def store_rendered(store: StudioStore, promotion: str, sku: str, rendered: list, prompt_rows_by_role: dict) -> list[dict]:
+    """Write each rendered image (atomic) and return its table rows."""
+    rows = []
+    for img in rendered:
+        sha = hashlib.sha256(img.data).hexdigest()
+        attempt = int(img.lineage.get("attempt", 0))
+        key = T.image(promotion, sku, img.role, img.platform, attempt, sha, _EXT.get(img.format.upper(), "bin"))
+        store.put_bytes(key, img.data)
+        prompt = prompt_rows_by_role.get(img.role, {})
+        rows.append(
+            {
+                "promotion": promotion,
+                "sku": sku,
+                "role": img.role,
+                "platform": img.platform,
+                "slot": img.slot,
+                "attempt": attempt,
+                "image_key": key,
+                "sha256": sha,
+                "format": img.format.upper(),
+                "width": int(img.width),
+                "height": int(img.height),
+                "bytes": len(img.data),
+                "quality": int(img.quality or 0),
+                "fill_ratio": float(img.fill_ratio),
+                "product_box": [int(v) for v in img.product_box],
+                "fidelity": json.dumps(img.fidelity, default=float),
+                "text_regions": json.dumps([{"kind": r.kind, "text": r.text, "box": list(r.box)} for r in img.text_regions]),
+                "lineage": json.dumps(img.lineage, default=str, ensure_ascii=False),
+                "backend": img.backend,
+                "template_id": img.lineage.get("template_id") or prompt.get("template_id"),
+                "seed": int(img.lineage.get("seed", prompt.get("seed", 0)) or 0),
+                "prompt_hash": img.lineage.get("prompt_hash") or prompt.get("prompt_hash"),
+            }
+        )
+    return rows
+
+
+class SkuRenderer:
+    """Everything a step needs to render any SKU of a promotion, loaded once per step (not once per SKU)."""
+
+    def __init__(self, context, store, promotions, gpu_pool, scene_generator, promotion_id: str):
+        from skucore.templates import templates_by_id
+
+        self.context = context
+        self.store = store
+        self.promotion = promotions.get(promotion_id)
+        self.library = promotions.templates()
+        self.templates = templates_by_id(self.library)
+        prompts_key = T.prompts(promotion_id)
+        if not store.exists(prompts_key):
+            raise UpstreamMissing(f"prompt_table[{promotion_id}] has not been materialized")
+        self.prompts: dict[str, list[dict]] = {}
+        for row in store.read_table(prompts_key).to_pylist():
+            self.prompts.setdefault(row["sku"], []).append(row)
+        self.catalog = catalog_rows_by_sku(store)
+        self.gpu_pool = gpu_pool
+        self.scene_generator = scene_generator
+
+    def needs_generator(self, prompt_rows: list[dict]) -> bool:
+        return any(r["backend"] != "studio" for r in prompt_rows)
+
+    def render(self, sku: str, prompt_rows: list[dict] | None = None, attempt: int = 0, partition_key: str = ""):
+        from skucore.render import render_sku_images
+
+        row = self.catalog.get(sku)
+        if row is None:
+            raise KeyError(f"SKU {sku!r} is not in the current catalog (delisted?)")
+        cutout, meta = load_cutout(self.store, sku)
+        if meta["photo_sha256"] != row["photo_sha256"]:
+            raise UpstreamMissing(f"product_cutouts[{sku}] is stale: its photo changed; rerun product_cutouts")
+        prompt_rows = prompt_rows if prompt_rows is not None else self.prompts.get(sku, [])
+        if not prompt_rows:
+            raise UpstreamMissing(f"prompt_table[{self.promotion.id}] has no prompts for SKU {sku!r}")
+        kwargs = dict(
+            platforms=list(self.promotion.platforms),
+            templates_by_id=self.templates,
+            source_sha256=row["photo_sha256"],
+            attempt=attempt,
+            allow_studio_fallback=self.scene_generator.allow_studio_fallback,
+        )
+        if self.needs_generator(prompt_rows) and self.scene_generator.enabled:
+            with self.gpu_pool.lease(partition_key or sku) as device:
+                generator = self.scene_generator.generator_for(device)
+                return render_sku_images(cutout, row, prompt_rows, self.promotion, scene_generator=generator, **kwargs)
+        return render_sku_images(cutout, row, prompt_rows, self.promotion, scene_generator=None, **kwargs)
+
+
+def renderers_by_promotion(context, store, promotions, gpu_pool, scene_generator, keys: list[str]) -> dict:
+    out = {}
+    for key in keys:
+        promotion_id, _ = split_key(key)
+        if promotion_id not in out:
+            try:
+                out[promotion_id] = SkuRenderer(context, store, promotions, gpu_pool, scene_generator, promotion_id)
+            except Exception as exc:  # reported per key below, so the failure names each partition
+                out[promotion_id] = exc
+    return out
+
+
+@dg.asset(
+    partitions_def=promotion_sku_partitions,
+    ins={
+        "prompt_table": dg.AssetIn(partition_mapping=from_promotion, dagster_type=dg.Nothing),
+        "product_cutouts": dg.AssetIn(partition_mapping=from_sku, dagster_type=dg.Nothing),
+    },
+    group_name="imaging",
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    output_required=False,
+    description="Each SKU's scenes for every platform of the promotion (studio on the CPU, Z-Image on GPUs).",
+)
+def generated_images(
+    context: dg.AssetExecutionContext,
+    store: StudioStore,
+    promotions: PromotionLibrary,
+    gpu_pool: GpuPoolResource,
+    scene_generator: SceneGeneratorResource,
+):
+    keys = [str(k) for k in context.partition_keys]
+    renderers = renderers_by_promotion(context, store, promotions, gpu_pool, scene_generator, keys)
+    context.log.info(f"devices: {json.dumps(gpu_pool.describe())}")
+
+    def work(key: str) -> dict:
+        promotion_id, sku = split_key(key)
+        renderer = renderers[promotion_id]
+        if isinstance(renderer, Exception):
+            raise renderer
+        rendered = renderer.render(sku, partition_key=key)
+        rows = store_rendered(store, promotion_id, sku, rendered, {r["role"]: r for r in renderer.prompts.get(sku, [])})
+        store.write_table(T.generated(promotion_id, sku), pa.Table.from_pylist(rows, schema=GENERATED_SCHEMA))
+        backends = sorted({r["backend"] for r in rows})
+        return {
+            "images": len(rows),
+            "backends": dg.MetadataValue.json(backends),
+            "bytes": sum(r["bytes"] for r in rows),
+            "min_fidelity_psnr": min((json.loads(r["fidelity"]).get("psnr") or 0.0) for r in rows) if rows else 0.0,
+            "preview": dg.MetadataValue.md(
+                thumbnail_md([(f"{r['role']}/{r['platform']}", store.get_bytes(r["image_key"])) for r in rows if r["platform"] == rows[0]["platform"] or r["slot"] == "main"][:6])
+            ),
+            "folder": dg.MetadataValue.path(store.uri(rows[0]["image_key"]).rsplit("/", 1)[0]) if rows else "",
+        }
+
+    yield from materialize_each(context, work, keys=keys)

@@ -1,0 +1,88 @@
+"""The main job on the embedded defaults: sample catalog -> catalog sync -> one promotion through every stage,
+on a persistent Dagster instance (so the runs show up in the UI afterwards)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+
+
+def prepare_home(home: str | os.PathLike | None) -> Path:
+    """SKUSTUDIO_HOME holds the store, CDN folder, review queue and DAGSTER_HOME; default ./var."""
+    home = Path(home or os.environ.get("SKUSTUDIO_HOME") or "var").resolve()
+    os.environ["SKUSTUDIO_HOME"] = str(home)
+    dagster_home = Path(os.environ.get("DAGSTER_HOME") or home / "dagster_home").resolve()
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    return home
+
+
+@dataclass
+class StageResult:
+    name: str
+    success: bool
+    partitions: int
+    failed: list[str] = field(default_factory=list)
+
+
+def _failed_keys(result) -> list[str]:
+    failed = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            md = event.step_failure_data.user_failure_data.metadata if event.step_failure_data.user_failure_data else {}
+            value = md.get("failed_partitions")
+            failed.extend(value.value if value is not None else [event.step_key])
+    return failed
+
+
+def run_stage(defs: dg.Definitions, job_name: str, instance, *, partition_key=None, start=None, end=None) -> StageResult:
+    from orchestration.partitions import range_tags
+
+    job = defs.get_job_def(job_name)
+    tags = range_tags(start, end) if start is not None else {}
+    result = job.execute_in_process(instance=instance, partition_key=partition_key, tags=tags, raise_on_error=False)
+    count = 1 if partition_key else None
+    return StageResult(job_name, result.success, count or 0, _failed_keys(result))
+
+
+def run_demo(*, promotion: str = "double11", limit: int | None = None, home=None, echo=print) -> dict:
+    home = prepare_home(home)
+    from orchestration.definitions import defs
+    from orchestration.partitions import SKUS, promotion_range
+
+    instance = dg.DagsterInstance.get()
+    summary: dict = {"home": str(home), "dagster_home": os.environ["DAGSTER_HOME"], "stages": []}
+    echo(f"SKU Studio demo: home {home}")
+
+    stage = run_stage(defs, "catalog_sync", instance)
+    summary["stages"].append(stage)
+    echo(f"  catalog sync: {'ok' if stage.success else 'FAILED'}")
+    if not stage.success:
+        return summary
+    skus = instance.get_dynamic_partitions(SKUS)
+    if limit:
+        skus = skus[:limit]
+    summary["skus"] = len(skus)
+
+    for job_name, kwargs in _promotion_stages(defs, instance, promotion, skus):
+        stage = run_stage(defs, job_name, instance, **kwargs)
+        summary["stages"].append(stage)
+        status = "ok" if stage.success else f"FAILED ({len(stage.failed)} partitions: {', '.join(stage.failed[:5])})"
+        echo(f"  {job_name}: {status}")
+    return summary
+
+
+def _promotion_stages(defs, instance, promotion, skus):
+    from orchestration.partitions import promotion_range
+
+    job_names = {j.name for j in defs.resolve_all_job_defs()}
+    yield "promotion_prompts", {"partition_key": promotion}
+    if "sku_cutouts" in job_names:
+        yield "sku_cutouts", {"start": skus[0], "end": skus[-1]}
+    if "promotion_images" in job_names:
+        start, end = promotion_range(instance, promotion, skus)
+        yield "promotion_images", {"start": start, "end": end}
+    if "promotion_manifest" in job_names:
+        yield "promotion_manifest", {"partition_key": promotion}

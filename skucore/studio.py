@@ -1,0 +1,439 @@
+"""Studio scenes on the CPU: backdrops, product placement, contact shadow, reflection, compositing.
+
+The product's pixels are the photo's own. The cutout is scaled once (Lanczos, premultiplied alpha, which Pillow
+does for RGBA) to its placed size; that scaled RGBA is `Scene.scaled_product`, and wherever its alpha is 255 the
+scene's pixels are *exactly* its RGB (integer compositing; shadows and reflections are drawn on the backdrop first
+and the product goes over them). `skucore.fidelity` checks that promise on every export.
+
+Backdrops (`backdrop` dict, from a scene template):
+- ``{"kind": "white"}``: RGB 255,255,255 exactly (marketplace main images).
+- ``{"kind": "gradient", "colours": ["#f4f1ec", "#d9d4cc"]}``: a vertical sweep, top to bottom.
+- ``{"kind": "brand", "colour": "#C8102E"}``: a flat brand colour.
+- ``{"kind": "surface", "surface": "marble" | "wood" | "linen" | "concrete", "colours": [...]}``: a procedural
+  texture from seeded numpy noise.
+Colours are "#RRGGBB" strings or (r, g, b) tuples; "color"/"colors" are accepted too. Everything is a pure function
+of (backdrop, canvas size, seed).
+
+Generated scenes: `place_product(...)` gives the init canvas, the inpainting mask (white = regenerate) and the
+scaled product; `paste_product(...)` puts the product's own pixels back over whatever a generator returned.
+
+Fill ratio: ``max(box_w / area_w, box_h / area_h)`` of the product's bounding box, see `skucore.platforms`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+WHITE = (255, 255, 255)
+SURFACES = ("marble", "wood", "linen", "concrete")
+BACKDROP_KINDS = ("white", "gradient", "brand", "surface")
+
+_DEFAULT_COLOURS = {
+    "gradient": ("#F5F3EF", "#D8D3CB"),
+    "brand": ("#E8E4DD",),
+    "marble": ("#F2F0EC", "#9A968F"),
+    "wood": ("#A0714A", "#6B4429"),
+    "linen": ("#E6DCCB", "#CDBFA8"),
+    "concrete": ("#B9B7B2", "#8E8C87"),
+}
+
+
+# ----------------------------------------------------------------------------------------------- colours / inputs
+def parse_colour(value: Any) -> tuple[int, int, int]:
+    """'#RRGGBB' / 'RRGGBB' / '#RGB' / (r, g, b) -> (r, g, b)."""
+    if isinstance(value, str):
+        s = value.strip().lstrip("#")
+        if len(s) == 3:
+            s = "".join(c * 2 for c in s)
+        if len(s) != 6:
+            raise ValueError(f"colour {value!r} is not #RRGGBB")
+        try:
+            return (int(s[0:2], 16), int(s[2:4], 16), int(s[4:6], 16))
+        except ValueError:
+            raise ValueError(f"colour {value!r} is not #RRGGBB") from None
+    if isinstance(value, (tuple, list)) and len(value) >= 3:
+        r, g, b = (int(v) for v in value[:3])
+        if not all(0 <= v <= 255 for v in (r, g, b)):
+            raise ValueError(f"colour {value!r} has a channel outside 0..255")
+        return (r, g, b)
+    raise ValueError(f"colour {value!r} is neither '#RRGGBB' nor (r, g, b)")
+
+
+def backdrop_colours(backdrop: dict, default: tuple[str, ...]) -> list[tuple[int, int, int]]:
+    vals = None
+    for key in ("colours", "colors"):
+        if backdrop.get(key):
+            vals = list(backdrop[key])
+            break
+    if vals is None:
+        for key in ("colour", "color"):
+            if backdrop.get(key):
+                vals = [backdrop[key]]
+                break
+    if vals is None and (backdrop.get("top") or backdrop.get("bottom")):
+        vals = [backdrop.get("top") or default[0], backdrop.get("bottom") or default[-1]]
+    if not vals:
+        vals = list(default)
+    return [parse_colour(v) for v in vals]
+
+
+def _seed_rng(seed: int, salt: int = 0) -> np.random.Generator:
+    return np.random.default_rng([int(seed) % (1 << 64), salt])
+
+
+def cutout_crop(cutout: Any) -> Image.Image:
+    """The product's bounding box as RGBA. Accepts `skucore.types.Cutout` (or anything with `cropped_rgba()`),
+    an RGBA `PIL.Image` (cropped to its alpha's bounding box) or an HxWx4 uint8 array."""
+    if hasattr(cutout, "cropped_rgba"):
+        im = cutout.cropped_rgba()
+    elif isinstance(cutout, Image.Image):
+        im = cutout.convert("RGBA") if cutout.mode != "RGBA" else cutout
+        box = im.getchannel("A").getbbox()
+        if box is None:
+            raise ValueError("cutout has an empty alpha channel")
+        im = im.crop(box)
+    elif isinstance(cutout, np.ndarray) and cutout.ndim == 3 and cutout.shape[2] == 4:
+        return cutout_crop(Image.fromarray(np.ascontiguousarray(cutout, dtype=np.uint8), "RGBA"))
+    else:
+        raise TypeError(f"cannot use {type(cutout).__name__} as a cutout")
+    if im.mode != "RGBA":
+        im = im.convert("RGBA")
+    if im.width < 1 or im.height < 1:
+        raise ValueError("cutout has an empty bounding box")
+    return im
+
+
+# ----------------------------------------------------------------------------------------------------- backdrops
+def _fbm(rng: np.random.Generator, shape: tuple[int, int], base_cells: float, octaves: int,
+         persistence: float = 0.5, stretch: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+    """Fractal value noise in [0, 1], float32, HxW. Grid sizes depend on the aspect only, so the same seed gives the
+    same pattern at every canvas size."""
+    h, w = shape
+    longest = max(h, w)
+    out = np.zeros((h, w), np.float32)
+    amp, total = 1.0, 0.0
+    for o in range(octaves):
+        cells = base_cells * (2 ** o)
+        gh = max(2, int(round(cells * h / longest * stretch[0]))) + 2
+        gw = max(2, int(round(cells * w / longest * stretch[1]))) + 2
+        grid = rng.random((gh, gw), dtype=np.float32)
+        out += amp * cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
+        total += amp
+        amp *= persistence
+    out /= total
+    lo, hi = float(out.min()), float(out.max())
+    return (out - lo) / max(hi - lo, 1e-6)
+
+
+def _lerp(c0, c1, t: np.ndarray) -> np.ndarray:
+    c0 = np.asarray(c0, np.float32)
+    c1 = np.asarray(c1, np.float32)
+    return c0[None, None, :] + (c1 - c0)[None, None, :] * t[..., None]
+
+
+def _to_u8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def make_backdrop(backdrop: dict | None, canvas_size: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """The backdrop as an HxWx3 uint8 array (a pure function of its arguments)."""
+    backdrop = dict(backdrop or {"kind": "white"})
+    kind = backdrop.get("kind", "white")
+    w, h = int(canvas_size[0]), int(canvas_size[1])
+    if kind == "white":
+        return np.full((h, w, 3), 255, np.uint8)
+    if kind == "brand":
+        c = backdrop_colours(backdrop, _DEFAULT_COLOURS["brand"])[0]
+        return np.broadcast_to(np.array(c, np.uint8), (h, w, 3)).copy()
+    if kind == "gradient":
+        cols = backdrop_colours(backdrop, _DEFAULT_COLOURS["gradient"])
+        top, bottom = cols[0], cols[-1]
+        v = (np.arange(h, dtype=np.float32) + 0.5) / h
+        t = v * v * (3 - 2 * v)  # smoothstep: the "sweep" of a paper backdrop
+        img = _lerp(top, bottom, np.broadcast_to(t[:, None], (h, w)))
+        # soft light fall-off to the sides, and a seeded sub-level dither so 8-bit steps do not band
+        u = (np.arange(w, dtype=np.float32) + 0.5) / w - 0.5
+        img *= (1.0 - 0.06 * (u * u * 4))[None, :, None]
+        img += _seed_rng(seed, 1).random((h, w, 1), dtype=np.float32) - 0.5
+        return _to_u8(img)
+    if kind == "surface":
+        surface = backdrop.get("surface", "marble")
+        if surface not in SURFACES:
+            raise ValueError(f"backdrop surface {surface!r} unknown; valid: {', '.join(SURFACES)}")
+        cols = backdrop_colours(backdrop, _DEFAULT_COLOURS[surface])
+        return _SURFACE_FUNCS[surface](cols, (h, w), seed)
+    raise ValueError(f"backdrop kind {kind!r} unknown; valid: {', '.join(BACKDROP_KINDS)}")
+
+
+def _marble(cols, shape, seed):
+    h, w = shape
+    rng = _seed_rng(seed, 11)
+    n = _fbm(rng, shape, 2.5, 5)
+    fine = _fbm(rng, shape, 12, 3)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    longest = float(max(h, w))
+    phase = (xx * 2.2 + yy * 1.4) / longest * np.pi * 2 + n * 7.0
+    vein = np.exp(-np.abs(np.sin(phase)) / 0.07) * (0.45 + 0.55 * fine)
+    base, dark = cols[0], cols[-1]
+    img = _lerp(base, dark, vein * 0.55)
+    img *= (0.97 + 0.05 * n)[..., None]
+    return _to_u8(img)
+
+
+def _wood(cols, shape, seed):
+    h, w = shape
+    rng = _seed_rng(seed, 12)
+    n = _fbm(rng, shape, 2.0, 4, stretch=(1.0, 0.25))
+    grain = _fbm(rng, shape, 40, 2, stretch=(1.0, 0.05))
+    yy = np.arange(h, dtype=np.float32)[:, None] / float(max(h, w))
+    rings = 0.5 + 0.5 * np.sin((yy * 9.0 + n * 1.4) * np.pi * 2)
+    t = np.clip(0.65 * rings ** 1.5 + 0.35 * grain, 0, 1)
+    light, dark = cols[0], cols[-1]
+    return _to_u8(_lerp(light, dark, t))
+
+
+def _linen(cols, shape, seed):
+    h, w = shape
+    rng = _seed_rng(seed, 13)
+    period = max(3.0, max(h, w) / 320.0)
+    rows = rng.random(h, dtype=np.float32)
+    colsn = rng.random(w, dtype=np.float32)
+    yy = np.arange(h, dtype=np.float32)
+    xx = np.arange(w, dtype=np.float32)
+    wy = (0.5 + 0.5 * np.sin(yy / period * np.pi * 2)) * (0.6 + 0.4 * rows)
+    wx = (0.5 + 0.5 * np.sin(xx / period * np.pi * 2)) * (0.6 + 0.4 * colsn)
+    weave = 0.5 * wy[:, None] + 0.5 * wx[None, :]
+    slub = _fbm(rng, shape, 4, 3)
+    t = np.clip(0.55 * weave + 0.45 * slub, 0, 1)
+    return _to_u8(_lerp(cols[0], cols[-1], t * 0.6))
+
+
+def _concrete(cols, shape, seed):
+    h, w = shape
+    rng = _seed_rng(seed, 14)
+    n = _fbm(rng, shape, 5, 6, persistence=0.6)
+    speck = (rng.random(shape, dtype=np.float32) > 0.996).astype(np.float32)
+    speck = cv2.GaussianBlur(speck, (0, 0), max(0.6, max(h, w) / 1600.0))
+    t = np.clip(0.75 * n + 0.9 * speck, 0, 1)
+    return _to_u8(_lerp(cols[0], cols[-1], t))
+
+
+_SURFACE_FUNCS = {"marble": _marble, "wood": _wood, "linen": _linen, "concrete": _concrete}
+
+
+# ----------------------------------------------------------------------------------------------------- placement
+def placement_box(product_size: tuple[int, int], canvas_size: tuple[int, int], *, fill: float,
+                  margin: float = 0.05, product_area: tuple[int, int, int, int] | None = None,
+                  ) -> tuple[int, int, int, int]:
+    """Where the scaled product goes: (x0, y0, x1, y1), centred in `product_area` (default the canvas), scaled so
+    that ``max(w / area_w, h / area_h) == fill``, but never closer than `margin` x canvas side to the area's edges."""
+    bw, bh = product_size
+    cw, ch = canvas_size
+    if bw < 1 or bh < 1:
+        raise ValueError(f"product size {product_size} is empty")
+    if not (0 < fill <= 1):
+        raise ValueError(f"fill={fill} must be in (0, 1]")
+    ax0, ay0, ax1, ay1 = product_area if product_area is not None else (0, 0, cw, ch)
+    aw, ah = ax1 - ax0, ay1 - ay0
+    mx, my = margin * cw, margin * ch
+    inner_w = max(1.0, aw - 2 * mx) if product_area is None else max(1.0, aw - 2 * mx * (aw / cw))
+    inner_h = max(1.0, ah - 2 * my) if product_area is None else max(1.0, ah - 2 * my * (ah / ch))
+    s = min(fill * min(aw / bw, ah / bh), inner_w / bw, inner_h / bh)
+    w = max(1, min(int(round(bw * s)), int(inner_w)))
+    h = max(1, min(int(round(bh * s)), int(inner_h)))
+    x0 = ax0 + (aw - w) // 2
+    y0 = ay0 + (ah - h) // 2
+    return (x0, y0, x0 + w, y0 + h)
+
+
+def fill_ratio(box: tuple[int, int, int, int], canvas_size: tuple[int, int]) -> float:
+    x0, y0, x1, y1 = box
+    return max((x1 - x0) / canvas_size[0], (y1 - y0) / canvas_size[1])
+
+
+def bbox_area_ratio(box: tuple[int, int, int, int], canvas_size: tuple[int, int]) -> float:
+    x0, y0, x1, y1 = box
+    return (x1 - x0) * (y1 - y0) / float(canvas_size[0] * canvas_size[1])
+
+
+def scale_product(crop: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """The one resize of the product: Lanczos on premultiplied alpha (Pillow does RGBA -> RGBa -> RGBA)."""
+    if crop.size == tuple(size):
+        return crop.copy()
+    return crop.resize(tuple(size), Image.Resampling.LANCZOS)
+
+
+def composite_rgba(base: np.ndarray, fg: np.ndarray, x0: int, y0: int) -> None:
+    """Composite RGBA `fg` over RGB `base` in place at (x0, y0), integer arithmetic, clipped to the canvas.
+    Where fg alpha is 255 the result is exactly fg's RGB."""
+    H, W = base.shape[:2]
+    h, w = fg.shape[:2]
+    cx0, cy0 = max(0, x0), max(0, y0)
+    cx1, cy1 = min(W, x0 + w), min(H, y0 + h)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return
+    f = fg[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
+    a = f[..., 3:4].astype(np.uint32)
+    b = base[cy0:cy1, cx0:cx1].astype(np.uint32)
+    out = (f[..., :3].astype(np.uint32) * a + b * (255 - a) + 127) // 255
+    base[cy0:cy1, cx0:cx1] = out.astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------------------- shadow / reflection
+def _apply_contact_shadow(bg: np.ndarray, alpha: np.ndarray, box: tuple[int, int, int, int],
+                          strength: float = 0.38) -> None:
+    """Darken the backdrop under the product: a soft ellipse from the product's footprint plus a tighter contact
+    core, both blurred. Drawn on the backdrop only; the product is composited over it afterwards."""
+    H, W = bg.shape[:2]
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    # footprint: columns where the bottom 12% of the silhouette has product
+    band = alpha[max(0, h - max(2, int(h * 0.12))):, :]
+    cols = np.nonzero(band.max(axis=0) > 32)[0]
+    if cols.size == 0:
+        cols = np.nonzero(alpha.max(axis=0) > 32)[0]
+        if cols.size == 0:
+            return
+    fx0, fx1 = x0 + int(cols[0]), x0 + int(cols[-1]) + 1
+    cx = (fx0 + fx1) / 2.0
+    half_w = max(2.0, (fx1 - fx0) / 2.0 * 1.06)
+    soft_h = max(2.0, min(h, w) * 0.045)
+    pad = int(half_w * 0.5 + soft_h * 4) + 4
+    rx0, rx1 = max(0, int(cx - half_w - pad)), min(W, int(cx + half_w + pad) + 1)
+    ry0, ry1 = max(0, int(y1 - soft_h * 3 - pad // 4)), min(H, int(y1 + soft_h * 3 + pad // 2) + 1)
+    if rx1 <= rx0 or ry1 <= ry0:
+        return
+    yy, xx = np.mgrid[ry0:ry1, rx0:rx1].astype(np.float32)
+    cy = y1 - soft_h * 0.15
+    d_soft = ((xx - cx) / half_w) ** 2 + ((yy - cy) / soft_h) ** 2
+    soft = np.clip(1.0 - d_soft, 0, 1).astype(np.float32)
+    core_h = max(1.0, soft_h * 0.35)
+    d_core = ((xx - cx) / (half_w * 0.92)) ** 2 + ((yy - (y1 - core_h * 0.3)) / core_h) ** 2
+    core = np.clip(1.0 - d_core, 0, 1).astype(np.float32)
+    soft = cv2.GaussianBlur(soft, (0, 0), max(0.8, soft_h * 0.9))
+    core = cv2.GaussianBlur(core, (0, 0), max(0.6, core_h * 0.8))
+    shade = np.clip(0.55 * soft / max(float(soft.max()), 1e-6) + 0.45 * core / max(float(core.max()), 1e-6), 0, 1)
+    shade *= strength
+    roi = bg[ry0:ry1, rx0:rx1].astype(np.float32)
+    bg[ry0:ry1, rx0:rx1] = _to_u8(roi * (1.0 - shade[..., None]))
+
+
+def _reflection_rgba(scaled: np.ndarray, opacity: float = 0.28, fade: float = 0.35) -> np.ndarray:
+    """The product flipped top-bottom with its alpha faded from `opacity` to 0 over `fade` of its height."""
+    flipped = scaled[::-1].copy()
+    h = flipped.shape[0]
+    n = max(1, int(h * fade))
+    ramp = np.zeros(h, np.float32)
+    ramp[:n] = opacity * (1.0 - np.arange(n, dtype=np.float32) / n) ** 1.5
+    flipped[..., 3] = _to_u8(flipped[..., 3].astype(np.float32) * ramp[:, None])
+    return flipped
+
+
+# ---------------------------------------------------------------------------------------------------- scenes
+@dataclass
+class Scene:
+    """A rendered scene. `image` RGB at the canvas size; `product_box` (x0, y0, x1, y1), exclusive end;
+    `product_mask` "L" canvas-sized (the placed alpha); `scaled_product` RGBA of the box's size (what fidelity
+    compares against and what paste-back uses)."""
+
+    image: Image.Image
+    product_box: tuple[int, int, int, int]
+    product_mask: Image.Image
+    scaled_product: Image.Image
+    fill_ratio: float
+    backdrop: dict = field(default_factory=dict)
+    seed: int = 0
+
+    @property
+    def canvas_size(self) -> tuple[int, int]:
+        return self.image.size
+
+
+def _place(cutout: Any, canvas_size, fill, margin, product_area):
+    crop = cutout_crop(cutout)
+    box = placement_box(crop.size, canvas_size, fill=fill, margin=margin, product_area=product_area)
+    scaled = scale_product(crop, (box[2] - box[0], box[3] - box[1]))
+    mask = Image.new("L", tuple(canvas_size), 0)
+    mask.paste(scaled.getchannel("A"), box[:2])
+    return box, scaled, mask
+
+
+def render_scene(cutout: Any, backdrop: dict | None, canvas_size: tuple[int, int], *, fill: float, seed: int,
+                 shadow: bool = True, reflection: bool = False, margin: float = 0.05,
+                 product_area: tuple[int, int, int, int] | None = None) -> Scene:
+    """Render a studio scene: backdrop, (shadow), (reflection), then the product's own pixels on top.
+
+    `cutout`: `skucore.types.Cutout`, RGBA PIL image or HxWx4 uint8 array. `fill` is measured against
+    `product_area` (default the whole canvas). Deterministic in all arguments."""
+    canvas_size = (int(canvas_size[0]), int(canvas_size[1]))
+    backdrop = dict(backdrop or {"kind": "white"})
+    box, scaled, mask = _place(cutout, canvas_size, fill, margin, product_area)
+    bg = make_backdrop(backdrop, canvas_size, seed)
+    sp = np.asarray(scaled)
+    if shadow:
+        _apply_contact_shadow(bg, sp[..., 3], box)
+    if reflection:
+        composite_rgba(bg, _reflection_rgba(sp), box[0], box[3])
+    composite_rgba(bg, sp, box[0], box[1])
+    return Scene(image=Image.fromarray(bg, "RGB"), product_box=box, product_mask=mask, scaled_product=scaled,
+                 fill_ratio=fill_ratio(box, canvas_size), backdrop=backdrop, seed=int(seed))
+
+
+@dataclass
+class Placement:
+    """Input for a generated scene: `init_image` RGB (product placed on `background`), `mask` "L" with
+    white = regenerate (everything but the product's fully opaque interior, grown by `grow` px into the product so
+    the model can blend the edge; paste-back restores it) and black = keep."""
+
+    init_image: Image.Image
+    mask: Image.Image
+    product_box: tuple[int, int, int, int]
+    product_mask: Image.Image
+    scaled_product: Image.Image
+    fill_ratio: float
+
+    @property
+    def canvas_size(self) -> tuple[int, int]:
+        return self.init_image.size
+
+
+def place_product(cutout: Any, canvas_size: tuple[int, int], *, fill: float, margin: float = 0.05,
+                  product_area: tuple[int, int, int, int] | None = None, background: dict | None = None,
+                  seed: int = 0, grow: int = 2) -> Placement:
+    """Place the product for an inpainting generator (`SceneRequest.init_image` / `.mask`)."""
+    canvas_size = (int(canvas_size[0]), int(canvas_size[1]))
+    box, scaled, mask = _place(cutout, canvas_size, fill, margin, product_area)
+    bg = make_backdrop(background or {"kind": "white"}, canvas_size, seed)
+    composite_rgba(bg, np.asarray(scaled), box[0], box[1])
+    keep = (np.asarray(mask) == 255).astype(np.uint8)
+    if grow > 0:
+        keep = cv2.erode(keep, np.ones((3, 3), np.uint8), iterations=int(grow))
+    regen = np.where(keep > 0, 0, 255).astype(np.uint8)
+    return Placement(init_image=Image.fromarray(bg, "RGB"), mask=Image.fromarray(regen, "L"), product_box=box,
+                     product_mask=mask, scaled_product=scaled, fill_ratio=fill_ratio(box, canvas_size))
+
+
+def paste_product(image: Image.Image, placed: Scene | Placement) -> Image.Image:
+    """Put the product's own pixels back over a generated scene (alpha composite). A scene of another size is
+    first resized to the placement's canvas (Lanczos)."""
+    size = placed.canvas_size if isinstance(placed, Placement) else placed.image.size
+    im = image.convert("RGB") if image.mode != "RGB" else image
+    if im.size != size:
+        im = im.resize(size, Image.Resampling.LANCZOS)
+    arr = np.array(im, dtype=np.uint8)
+    x0, y0 = placed.product_box[:2]
+    composite_rgba(arr, np.asarray(placed.scaled_product), x0, y0)
+    return Image.fromarray(arr, "RGB")
+
+
+def scene_from_generated(image: Image.Image, placement: Placement, *, backdrop: dict | None = None,
+                         seed: int = 0) -> Scene:
+    """A `Scene` for a generated image: paste the product back and carry the placement's geometry."""
+    out = paste_product(image, placement)
+    return Scene(image=out, product_box=placement.product_box, product_mask=placement.product_mask,
+                 scaled_product=placement.scaled_product, fill_ratio=placement.fill_ratio,
+                 backdrop=dict(backdrop or {}), seed=int(seed))
