@@ -221,7 +221,7 @@ class ZImageBackend:
             device = self._resolve_device()
             torch_dtype = self._resolve_dtype(device)
             source, local = self._resolve_source("model", self.model, "model_index.json")
-            kwargs: dict[str, Any] = {"torch_dtype": torch_dtype, "local_files_only": local or not self.allow_download}
+            kwargs: dict[str, Any] = {"dtype": torch_dtype, "local_files_only": local or not self.allow_download}
             try:
                 pipe = ZImageInpaintPipeline.from_pretrained(source, **kwargs)
             except (OSError, ValueError) as exc:
@@ -236,7 +236,7 @@ class ZImageBackend:
                 cn_source, cn_local = self._resolve_source("controlnet", self.controlnet, "config.json")
                 try:
                     cn_model = ZImageControlNetModel.from_pretrained(
-                        cn_source, torch_dtype=torch_dtype, local_files_only=cn_local or not self.allow_download
+                        cn_source, dtype=torch_dtype, local_files_only=cn_local or not self.allow_download
                     )
                 except (OSError, ValueError) as exc:
                     if cn_local:

@@ -147,7 +147,7 @@ def validate_prompt_table(
             [
                 gx.expectations.ExpectColumnValuesToNotBeNull(column="prompt"),
                 # "{{", "{%" or "}}" left in a prompt means a placeholder was not rendered.
-                gx.expectations.ExpectColumnValuesToNotMatchRegex(column="prompt", regex=r"(\{\{|\}\}|\{%|%\})"),
+                gx.expectations.ExpectColumnValuesToNotMatchRegex(column="prompt", regex=r"(?:\{\{|\}\}|\{%|%\})"),
                 gx.expectations.ExpectColumnValueLengthsToBeBetween(column="prompt", min_value=1),
                 gx.expectations.ExpectColumnValuesToBeBetween(column="token_count", min_value=1, max_value=token_budget),
             ],
