@@ -15,9 +15,7 @@ from resources.storage import StudioStore
 
 
 def _known_categories(templates: PromotionLibrary) -> list[str]:
-    from skucore.templates import known_categories
-
-    return known_categories(templates.templates())
+    return templates.templates().categories()
 
 
 def _md_table(rows: list[dict], columns: list[str], limit: int = 20) -> str:

@@ -86,13 +86,11 @@ class SkuRenderer:
     """Everything a step needs to render any SKU of a promotion, loaded once per step (not once per SKU)."""
 
     def __init__(self, context, store, promotions, gpu_pool, scene_generator, promotion_id: str):
-        from skucore.templates import templates_by_id
-
         self.context = context
         self.store = store
         self.promotion = promotions.get(promotion_id)
         self.library = promotions.templates()
-        self.templates = templates_by_id(self.library)
+        self.templates = {t.id: t for t in self.library.all()}
         prompts_key = T.prompts(promotion_id)
         if not store.exists(prompts_key):
             raise UpstreamMissing(f"prompt_table[{promotion_id}] has not been materialized")

@@ -177,13 +177,13 @@ def bottle_at_edge(size: int, rng: np.random.Generator, color=(40, 110, 190)):
     """A bottle cut off by the frame's bottom and right edges, with a thin hanging cord (a thin part)."""
     c = _Canvas(size)
     s = size / 1200
-    cx = size * rng.uniform(0.70, 0.78)
+    cx = size * rng.uniform(0.74, 0.80)
     tex = _shading(size, rng, 14, 100 * s) + _grain(size, rng, 2.0)
     c.paint(_polyline([(cx - 40 * s, 300 * s), (cx - 160 * s, 420 * s), (cx - 190 * s, 640 * s)], 4 * s),
             (30, 30, 30))
     c.paint(_rect(cx - 45 * s, 240 * s, cx + 45 * s, 400 * s), (230, 230, 235), _grain(size, rng, 1.5))  # cap
-    c.paint(_poly([(cx - 60 * s, 400 * s), (cx + 60 * s, 400 * s), (cx + 240 * s, 560 * s), (cx + 240 * s, size + 50),
-                   (cx - 240 * s, size + 50), (cx - 240 * s, 560 * s)]), color, tex)
+    c.paint(_poly([(cx - 60 * s, 400 * s), (cx + 60 * s, 400 * s), (cx + 340 * s, 560 * s), (cx + 340 * s, size + 50),
+                   (cx - 340 * s, size + 50), (cx - 340 * s, 560 * s)]), color, tex)
     c.paint(_rect(cx - 160 * s, 700 * s, cx + 160 * s, 900 * s), (245, 245, 245), _grain(size, rng, 1.5))  # label
     c.paint(_rect(cx - 120 * s, 760 * s, cx + 60 * s, 790 * s), (200, 40, 40))
     return c.rgba(), None, 0, 0

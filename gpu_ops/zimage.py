@@ -260,7 +260,8 @@ class ZImageBackend:
             if cn_model is not None:
                 from diffusers import ZImageControlNetInpaintPipeline
 
-                cn_pipe = ZImageControlNetInpaintPipeline.from_pipe(pipe, controlnet=cn_model)
+                # from_pipe casts every shared module to its `dtype` argument (float32 when omitted): pass ours.
+                cn_pipe = ZImageControlNetInpaintPipeline.from_pipe(pipe, controlnet=cn_model, dtype=torch_dtype)
                 cn_pipe.set_progress_bar_config(disable=True)
                 if offload:
                     cn_pipe.enable_model_cpu_offload(device=device)
@@ -283,7 +284,8 @@ class ZImageBackend:
                 from diffusers import ZImageImg2ImgPipeline as cls
             else:
                 raise KeyError(kind)
-            pipe = cls.from_pipe(base)
+            # from_pipe casts the shared modules to `dtype` (float32 when omitted, which would undo bf16).
+            pipe = cls.from_pipe(base, dtype=self._torch_dtype)
             pipe.set_progress_bar_config(disable=True)
             self._pipes[kind] = pipe
             return pipe

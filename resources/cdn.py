@@ -64,10 +64,11 @@ class S3CdnTarget:
 
     def _wrap(self, exc: Exception, operation: str, key: str) -> Exception:
         from botocore.exceptions import ClientError, HTTPClientError, NoCredentialsError
+        from botocore.exceptions import ConnectionError as BotoConnectionError
 
         full = (f"{self.prefix}/{key}" if self.prefix else key) if key else ""
         where = f"s3://{self.bucket}/{full} at {self.endpoint}"
-        if isinstance(exc, HTTPClientError):
+        if isinstance(exc, (HTTPClientError, BotoConnectionError)):
             return CdnUnavailableError(
                 f"CDN unavailable: {operation} {where} failed: {type(exc).__name__} (connection refused, reset or "
                 f"timed out); the publish is incomplete, rerun it once the endpoint is back",

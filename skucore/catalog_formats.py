@@ -295,7 +295,7 @@ def tabular_records(header: list[str], rows: list[tuple[int, list[Any]]], mappin
 # Columns that belong to one variant or one image; every other column is product-level, filled on a handle's first
 # row only and inherited by its later rows.
 _SHOPIFY_ROW_LEVEL = re.compile(
-    r"^(Variant |Image |Option\d Value$|Cost per item|Price / |Compare At Price / |Included / )")
+    r"^(Variant |Image |Option\d Value$|Cost per item|Price / |Compare At Price / |Included / |Unit Price )")
 _SHOPIFY_METAFIELD = re.compile(r"^(?P<label>.+?) \((?P<ns>product|variant)\.metafields\.(?P<key>[^)]+)\)$")
 _SHOPIFY_FIELD_COLUMNS = {
     "sku": "Variant SKU", "name": "Title", "category": "Type", "price": "Variant Price", "brand": "Vendor",

@@ -139,7 +139,7 @@ def brand_face(font: str | os.PathLike | None) -> FontFace | None:
 def _glyph_signature(path: str, index: int, ch: str) -> bytes:
     f = _load(path, index, 32)
     mask = f.getmask(ch)
-    return bytes(mask.size) + bytes(mask)
+    return repr(mask.size).encode() + bytes(mask)
 
 
 def missing_glyphs(face: FontFace, text: str) -> list[str]:

@@ -37,7 +37,7 @@ from skucore.templates import SceneTemplate, TemplateLibrary, _as_library, resol
 __all__ = [
     "TOKEN_BUDGET", "PROMPT_TABLE_SCHEMA", "PROBLEMS_SCHEMA", "PROMPT_ADJUSTMENTS", "PromptBuild",
     "build_prompt_table", "seed_for", "prompt_hash", "estimate_tokens", "adjust_prompt", "make_environment",
-    "format_price",
+    "format_price", "colour_name",
 ]
 
 TOKEN_BUDGET = 512
@@ -168,7 +168,10 @@ def estimate_tokens(text: str) -> int:
     - other ASCII punctuation and symbols: 1 each; whitespace: 0 (merged into the following word's token);
     - anything else (accented Latin, emoji, rare ideographs outside the BMP blocks above): its UTF-8 byte count,
       the hard upper bound for a byte-level BPE.
-    Real deployments pass the real tokenizer as `count_tokens`.
+    Known gap: a rare ideograph inside the main CJK block that Qwen's vocabulary lacks costs 2-3 byte tokens but
+    counts 1 here; product text is dominated by common characters and the English/CJK overcount above leaves the
+    headroom. It counts the text only (no special or chat-template tokens). Real deployments pass the real
+    tokenizer as `count_tokens`, and the gate then checks the exact figure.
     """
     total = 0
     letters = 0
@@ -207,6 +210,31 @@ def format_price(value: float | None, currency: str | None, decimals: int) -> st
     cur = currency or ""
     sym = _CURRENCY_SYMBOLS.get(cur)
     return f"{sym}{number}" if sym else (f"{cur} {number}" if cur else number)
+
+
+def colour_name(hex_colour: str) -> str:
+    """A plain-English name for a "#RRGGBB" colour ("#E4393C" -> "red"): text encoders know words, not hex."""
+    import colorsys
+
+    r, g, b = (int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    h, light, sat = colorsys.rgb_to_hls(r, g, b)
+    if light >= 0.97 or (sat < 0.15 and light >= 0.9):
+        return "white"
+    if light <= 0.1 or (sat < 0.15 and light <= 0.15):
+        return "black"
+    if sat < 0.15:
+        return "grey"
+    hue = h * 360
+    for limit, name in ((15, "red"), (40, "orange"), (70, "yellow"), (160, "green"), (200, "cyan"),
+                        (255, "blue"), (290, "purple"), (340, "pink"), (361, "red")):
+        if hue < limit:
+            base = name
+            break
+    if light >= 0.8:
+        return "pale pink" if base == "red" else f"pale {base}"
+    if light <= 0.3:
+        return f"dark {base}"
+    return base
 
 
 def _resolve_colour(value: str, promotion: Promotion) -> str:
@@ -400,7 +428,8 @@ def adjust_prompt(prompt_row: Mapping[str, Any], failed_metrics: Sequence[str], 
     table = PROMPT_ADJUSTMENTS if adjustments is None else adjustments
     counter = count_tokens or estimate_tokens
     row = dict(prompt_row)
-    colours = ", ".join(row.get("brand_colours") or [])
+    # primary, secondary, accent (the text colour is for overlays, not the scene), named and with their hex
+    colours = ", ".join(f"{colour_name(c)} ({c})" for c in list(row.get("brand_colours") or [])[:3])
     prompt = row["prompt"]
     negative = row.get("negative_prompt") or ""
     applied = list(row.get("adjustments") or [])

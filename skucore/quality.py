@@ -41,6 +41,7 @@ __all__ = [
     "quality_table",
     "perceptual_hash",
     "near_duplicates",
+    "near_duplicate_results",
 ]
 
 METRICS: tuple[str, ...] = (
@@ -189,7 +190,9 @@ def _backdrop_mask(rgb: np.ndarray, tolerance: int) -> tuple[np.ndarray, tuple[i
     connected to the image frame. Returns (bool mask HxW, frame colour)."""
     frame = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]], axis=0)
     colour = np.median(frame, axis=0).astype(np.int16)
-    near = (np.abs(rgb.astype(np.int16) - colour).max(axis=2) <= tolerance).astype(np.uint8)
+    lo = np.clip(colour - tolerance, 0, 255).astype(np.uint8)
+    hi = np.clip(colour + tolerance, 0, 255).astype(np.uint8)
+    near = (cv2.inRange(rgb, lo, hi) > 0).astype(np.uint8)  # max channel difference <= tolerance
     n, labels = cv2.connectedComponents(near, connectivity=4)
     if n <= 1:
         return np.zeros(near.shape, bool), tuple(int(c) for c in colour)
@@ -288,9 +291,11 @@ def _exposure(rgb, product_mask, cfg) -> MetricResult:
     n = int(product_mask.sum())
     if n < 16:
         return _error(m, "product region has (almost) no pixels that differ from the backdrop")
-    px = rgb[product_mask]
-    hi = float((px.min(axis=1) >= cfg.highlight_level).mean())
-    lo = float((px.max(axis=1) <= cfg.shadow_level).mean())
+    hl, sl = int(cfg.highlight_level), int(cfg.shadow_level)
+    clipped_hi = cv2.inRange(rgb, np.array([hl] * 3, np.uint8), np.array([255] * 3, np.uint8)) > 0
+    clipped_lo = cv2.inRange(rgb, np.array([0] * 3, np.uint8), np.array([sl] * 3, np.uint8)) > 0
+    hi = float(np.count_nonzero(clipped_hi & product_mask)) / n
+    lo = float(np.count_nonzero(clipped_lo & product_mask)) / n
     passed = hi <= cfg.clipped_highlights_max and lo <= cfg.clipped_shadows_max
     value = max(hi / cfg.clipped_highlights_max, lo / cfg.clipped_shadows_max)  # <= 1 passes
     return _ok(m, value, 1.0, "<=", passed,
@@ -325,11 +330,13 @@ def _background_white(rgb, slot, preset, pbox, pbox_problem, category, cfg) -> M
     if region.sum() == 0:  # the product box covers the canvas: judge the 2-pixel frame
         region[:2] = region[-2:] = True
         region[:, :2] = region[:, -2:] = True
-    px = rgb[region]
-    white = (px == 255).all(axis=1)
-    frac = float(white.mean())
-    non_white = px[~white]
-    detail = {"pixels": int(region.sum()), "non_white": int((~white).sum())}
+    white_all = cv2.inRange(rgb, np.array([255] * 3, np.uint8), np.array([255] * 3, np.uint8)) > 0
+    n_region = int(np.count_nonzero(region))
+    non_white_mask = region & ~white_all
+    n_non_white = int(np.count_nonzero(non_white_mask))
+    frac = 1.0 - n_non_white / n_region
+    non_white = rgb[non_white_mask]
+    detail = {"pixels": n_region, "non_white": n_non_white}
     if len(non_white):
         detail["median_non_white"] = [int(v) for v in np.median(non_white, axis=0)]
     return _ok(m, frac, cfg.background_white_min, ">=", frac >= cfg.background_white_min, detail)
@@ -643,6 +650,34 @@ def near_duplicates(
             out.append((ids[a], ids[a + 1 + j], int(dist[j]), a, a + 1 + j))
     out.sort(key=lambda t: (t[2], t[3], t[4]))
     return [(a, b, d) for a, b, d, _, _ in out]
+
+
+def near_duplicate_results(
+    hashes: Mapping[Hashable, str],
+    max_bits: int = 4,
+    *,
+    sku_of: Callable[[Hashable], Hashable] | None = None,
+) -> dict[Hashable, MetricResult]:
+    """A "near_duplicate" MetricResult for every image id in `hashes` (to append to that image's metrics before
+    grading): value = the smallest Hamming distance to an image of another SKU (None when there is none), fail
+    when it is <= max_bits, with the partners in `detail`. An id whose hash is missing or empty is an error."""
+    valid = {k: v for k, v in hashes.items() if v}
+    pairs = near_duplicates(valid, max_bits=max_bits, sku_of=sku_of)
+    partners: dict[Hashable, list] = {}
+    for a, b, d in pairs:
+        partners.setdefault(a, []).append((b, d))
+        partners.setdefault(b, []).append((a, d))
+    out: dict[Hashable, MetricResult] = {}
+    for k in hashes:
+        if k not in valid:
+            out[k] = _error("near_duplicate", "no perceptual hash for this image", threshold=max_bits, comparator=">")
+        elif k in partners:
+            ps = sorted(partners[k], key=lambda t: t[1])
+            out[k] = _ok("near_duplicate", ps[0][1], max_bits, ">", False,
+                         {"duplicates_of": [{"image": str(p), "bits": d} for p, d in ps]})
+        else:
+            out[k] = _ok("near_duplicate", None, max_bits, ">", True, {"nearest_within_bits": None})
+    return out
 
 
 def _codes(values):

@@ -3,6 +3,7 @@ synthetic catalog of any size built from it, for benchmarks and scale tests."""
 from __future__ import annotations
 
 import csv
+import io
 import random
 from pathlib import Path
 
@@ -46,13 +47,10 @@ def build_synthetic_catalog(n_rows: int, out_dir: str | Path, *, seed: int = 0) 
             "price": price_text,
             "image": str((photo_dir / base["image"]).resolve()),
         })
-    buffer = _to_csv(lines)
-    return atomic_write_text(out_dir / f"catalog_{n_rows}.csv", buffer)
+    return atomic_write_text(out_dir / f"catalog_{n_rows}.csv", _to_csv(lines))
 
 
 def _to_csv(rows: list[dict[str, str]]) -> str:
-    import io
-
     out = io.StringIO(newline="")
     writer = csv.DictWriter(out, fieldnames=list(rows[0]))
     writer.writeheader()

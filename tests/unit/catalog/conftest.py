@@ -21,6 +21,12 @@ def jpeg_bytes(size=(480, 420), color=(200, 40, 40)) -> bytes:
 
 
 @pytest.fixture
+def make_jpeg():
+    """jpeg_bytes as a fixture: test modules never `import conftest` (another folder's conftest may win)."""
+    return jpeg_bytes
+
+
+@pytest.fixture
 def make_photo(tmp_path):
     def make(name="photo.jpg", size=(480, 420), color=(200, 40, 40)) -> Path:
         path = tmp_path / name

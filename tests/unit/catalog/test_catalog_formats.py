@@ -44,6 +44,7 @@ def test_utf8_bom_csv(write_csv, catalog_row):
 
 def test_gbk_csv_with_chinese_headers(tmp_path, make_photo):
     make_photo("photo.jpg")
+    # Fullwidth ￥: GBK has no half-width ¥, so this is what a GBK export carries.
     text = ("商品编码,商品名称,类目,颜色,价格,品牌,卖点,图片\n"
             f"G-1,{NAME},服装,黑色,\"￥1,299.00\",索利达,纯棉；透气,photo.jpg\n")
     path = tmp_path / "gbk.csv"

@@ -1,7 +1,6 @@
 """Fixtures for the CDN tests: image bytes, dummy AWS credentials and real moto S3 servers on loopback."""
 from __future__ import annotations
 
-import io
 import sys
 import uuid
 from pathlib import Path

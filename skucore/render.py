@@ -1,0 +1,271 @@
+"""The per-SKU rendering entry point: every scene (prompt row) x every platform, exported, checked, labelled.
+
+`render_sku_images(...)` is what the `generated_images` asset calls for one (promotion, SKU) partition:
+- slot: "main" when the row's role is the promotion's `main_role`, else "secondary";
+- main slot: the platform's placement (`target_fill`, `margin`), no overlays; where the platform asks for a pure
+  white main image (see `skucore.platforms.main_needs_pure_white`) the backdrop is pure white with no shadow or
+  reflection, rendered in the studio whatever the template's backend (a diffusion model has nothing to add to
+  RGB 255,255,255, and the pixel rule is exact);
+- secondary slots: the template's backdrop, shadow, reflection and overlays (price, badge, selling points), laid
+  out in bands around the product (`typography.overlay_layout`), drawn at the export resolution;
+- backend "studio": `studio.render_scene`; backend "diffusers" / "server": one batched
+  `scene_generator.generate(requests)` for all generated scenes of the SKU (requests built by
+  `studio.place_product`), then the product's own pixels pasted back; with no generator (or a failing one)
+  the studio renders instead when `allow_studio_fallback` (lineage says `fallback: "studio"` and why), else it
+  raises;
+- each image: `exports.export_image` (size, background, fill, format, byte limit, lineage embedded), then
+  `fidelity.product_fidelity` on the encoded bytes.
+Deterministic: same inputs (and a deterministic generator) give the same bytes.
+
+Templates and promotions are duck-typed (attributes or dict keys), so this module imports neither
+`skucore.templates` nor `skucore.promotions` at import time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from skucore.exports import ExportTooLarge, export_image
+from skucore.fidelity import product_fidelity
+from skucore.platforms import PlatformPreset, main_needs_pure_white, preset_with_overrides, resolve_preset
+from skucore.studio import Scene, place_product, render_scene, scene_from_generated
+from skucore.types import SceneRequest, TextRegion
+from skucore.typography import apply_overlays, overlay_layout
+
+GENERATED_BACKENDS = ("diffusers", "server")
+DEFAULT_SECONDARY_FILL = 0.80
+DEFAULT_TEMPLATE = {"id": "default", "backend": "studio", "backdrop": {"kind": "white"}, "overlays": [],
+                    "shadow": True, "reflection": False}
+
+
+@dataclass
+class RenderedImage:
+    role: str
+    platform: str
+    slot: str
+    data: bytes
+    format: str
+    width: int
+    height: int
+    quality: int | None
+    product_box: tuple[int, int, int, int] | None
+    fill_ratio: float | None
+    fidelity: dict
+    text_regions: list[TextRegion]
+    lineage: dict
+    backend: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        v = obj.get(name, default)
+    else:
+        v = getattr(obj, name, default)
+    return default if v is None else v
+
+
+def _template_for(row: dict, templates_by_id: dict | None, category: Any) -> Any:
+    tid = row.get("template_id")
+    if templates_by_id and tid in templates_by_id:
+        return templates_by_id[tid]
+    try:  # lazy: the templates module is built in parallel and may be absent
+        from skucore.templates import resolve_template  # type: ignore
+
+        return resolve_template(category or "default", row.get("role"))
+    except Exception:  # noqa: BLE001 - any failure: the plain default template
+        return dict(DEFAULT_TEMPLATE, id=tid or "default")
+
+
+def _promo_price(promotion: Any, price: Any) -> float | None:
+    if price is None:
+        return None
+    fn = _get(promotion, "promo_price")
+    if callable(fn):
+        try:
+            return float(fn(float(price)))
+        except Exception:  # noqa: BLE001 - a bad price rule shows the list price instead
+            return float(price)
+    return float(price)
+
+
+def _backdrop(template: Any, brand_kit: Any) -> dict:
+    bd = dict(_get(template, "backdrop", {"kind": "white"}) or {"kind": "white"})
+    if bd.get("kind") == "brand" and not any(bd.get(k) for k in ("colour", "color", "colours", "colors")):
+        c = _get(brand_kit, "primary")
+        if c:
+            bd["colour"] = c
+    return bd
+
+
+@dataclass
+class _Job:
+    row: dict
+    role: str
+    preset: PlatformPreset
+    slot: str
+    backdrop: dict
+    shadow: bool
+    reflection: bool
+    fill: float
+    overlays: list[str]
+    requested_backend: str
+    backend: str
+    template_id: str | None
+    seed: int
+    notes: list[str] = field(default_factory=list)
+    fallback: str | None = None
+    fallback_reason: str | None = None
+    placement: Any = None
+    generated: Any = None
+
+
+def render_sku_images(cutout: Any, sku_row: dict, prompt_rows: Sequence[dict], promotion: Any, *,
+                      platforms: Sequence[str | PlatformPreset], templates_by_id: dict | None = None,
+                      scene_generator: Any = None, source_sha256: str, attempt: int = 0,
+                      allow_studio_fallback: bool = True) -> list[RenderedImage]:
+    """Render, export and check every (prompt row, platform) image of one SKU. Output order: rows, then
+    platforms, as given."""
+    presets = [resolve_preset(p) for p in platforms]
+    category = sku_row.get("category")
+    brand_kit = _get(promotion, "brand_kit")
+    main_role = _get(promotion, "main_role")
+    promotion_id = _get(promotion, "id") or (prompt_rows[0].get("promotion") if prompt_rows else None)
+    sku = sku_row.get("sku")
+
+    jobs: list[_Job] = []
+    for row in prompt_rows:
+        role = row.get("role")
+        template = _template_for(row, templates_by_id, category)
+        requested = row.get("backend") or _get(template, "backend", "studio")
+        seed = int(row.get("seed") or 0)
+        for preset in presets:
+            slot = "main" if role == main_role else "secondary"
+            notes: list[str] = []
+            backend = requested
+            if slot == "main":
+                white = main_needs_pure_white(preset, category)
+                backdrop = {"kind": "white"} if white else _backdrop(template, brand_kit)
+                shadow = False if white else bool(_get(template, "shadow", True))
+                reflection = False if white else bool(_get(template, "reflection", False))
+                fill, overlays = preset.target_fill, []
+                if white and requested != "studio":
+                    backend = "studio"
+                    notes.append(f"pure-white main image for {preset.id} rendered in the studio")
+            else:
+                backdrop = _backdrop(template, brand_kit)
+                shadow = bool(_get(template, "shadow", True))
+                reflection = bool(_get(template, "reflection", False))
+                fill = float(_get(template, "fill", DEFAULT_SECONDARY_FILL))
+                overlays = list(_get(template, "overlays", []) or []) if preset.allow_text_on_secondary else []
+            jobs.append(_Job(row=row, role=role, preset=preset, slot=slot, backdrop=backdrop, shadow=shadow,
+                             reflection=reflection, fill=fill, overlays=overlays, requested_backend=requested,
+                             backend=backend, template_id=row.get("template_id") or _get(template, "id"),
+                             seed=seed, notes=notes))
+
+    _generate(jobs, cutout, scene_generator, promotion_id, sku, allow_studio_fallback)
+
+    price = sku_row.get("price")
+    overlay_args = dict(
+        price=None if price is None else float(price),
+        promo_price=_promo_price(promotion, price),
+        currency=sku_row.get("currency") or "CNY",
+        badge_text=_get(promotion, "badge_text"),
+        selling_points=list(sku_row.get("selling_points") or []),
+        brand_kit=brand_kit,
+    )
+    model_id = _get(scene_generator, "model_id")
+    out = []
+    for job in jobs:
+        out.append(_finish(job, cutout, sku_row, overlay_args, promotion_id, sku, source_sha256, attempt,
+                           model_id))
+    return out
+
+
+def _generate(jobs: list[_Job], cutout: Any, scene_generator: Any, promotion_id: Any, sku: Any,
+              allow_fallback: bool) -> None:
+    gen_jobs = [j for j in jobs if j.backend in GENERATED_BACKENDS]
+    if not gen_jobs:
+        return
+
+    def fallback(reason: str) -> None:
+        if not allow_fallback:
+            raise RuntimeError(f"generated scenes for {promotion_id}/{sku} failed and studio fallback is off: "
+                               f"{reason}")
+        for j in gen_jobs:
+            j.fallback, j.fallback_reason, j.backend = "studio", reason, "studio"
+            j.notes.append(f"fell back to studio: {reason}")
+
+    if scene_generator is None:
+        fallback("no scene generator")
+        return
+    requests = []
+    for j in gen_jobs:
+        area = overlay_layout(j.preset.size, j.overlays).product_area if j.overlays else None
+        j.placement = place_product(cutout, j.preset.size, fill=j.fill, margin=j.preset.margin, product_area=area,
+                                    background=j.backdrop, seed=j.seed)
+        requests.append(SceneRequest(
+            prompt=j.row.get("prompt") or "", negative_prompt=j.row.get("negative_prompt") or "", seed=j.seed,
+            width=j.preset.width, height=j.preset.height, init_image=j.placement.init_image,
+            mask=j.placement.mask, mode="inpaint", key=f"{promotion_id}|{sku}|{j.role}|{j.preset.id}"))
+    try:
+        images = scene_generator.generate(requests)
+        if len(images) != len(requests):
+            raise RuntimeError(f"generator returned {len(images)} images for {len(requests)} requests")
+    except Exception as exc:  # noqa: BLE001 - the fallback records the reason
+        fallback(f"{type(exc).__name__}: {exc}")
+        return
+    for j, im in zip(gen_jobs, images):
+        j.generated = im
+
+
+def _render(job: _Job, cutout: Any, size: tuple[int, int]) -> tuple[Scene, Any]:
+    layout = overlay_layout(size, job.overlays) if job.overlays else None
+    area = layout.product_area if layout else None
+    if job.generated is not None and size == job.preset.size:
+        scene = scene_from_generated(job.generated, job.placement, backdrop=job.backdrop, seed=job.seed)
+    elif job.generated is not None:  # re-render at a smaller size (byte limit): scale the generated backdrop
+        placement = place_product(cutout, size, fill=job.fill, margin=job.preset.margin, product_area=area,
+                                  background=job.backdrop, seed=job.seed)
+        scene = scene_from_generated(job.generated, placement, backdrop=job.backdrop, seed=job.seed)
+    else:
+        scene = render_scene(cutout, job.backdrop, size, fill=job.fill, seed=job.seed, shadow=job.shadow,
+                             reflection=job.reflection, margin=job.preset.margin, product_area=area)
+    return scene, layout
+
+
+def _finish(job: _Job, cutout: Any, sku_row: dict, overlay_args: dict, promotion_id: Any, sku: Any,
+            source_sha256: str, attempt: int, model_id: Any) -> RenderedImage:
+    ai = job.backend in GENERATED_BACKENDS
+    lineage = {
+        "sku": sku, "promotion": promotion_id, "scene": job.role, "role": job.role, "platform": job.preset.id,
+        "slot": job.slot, "template_id": job.template_id, "prompt_hash": job.row.get("prompt_hash"),
+        "seed": job.seed, "backend": job.backend, "requested_backend": job.requested_backend,
+        "model_id": model_id if ai else None, "source_sha256": source_sha256, "attempt": int(attempt),
+        "ai_generated": ai, "fallback": job.fallback, "fallback_reason": job.fallback_reason,
+    }
+    preset = job.preset
+    size = preset.size
+    for _try in range(2):
+        scene, layout = _render(job, cutout, size)
+        regions: list[TextRegion] = []
+        if layout is not None:
+            regions = apply_overlays(scene.image, layout, **overlay_args)
+        try:
+            exp = export_image(scene, preset, slot=job.slot, text_regions=regions, category=sku_row.get("category"),
+                               lineage=lineage)
+            break
+        except ExportTooLarge as exc:
+            if _try or exc.suggested_size is None or not regions:
+                raise
+            job.notes.append(f"re-rendered at {exc.suggested_size[0]}x{exc.suggested_size[1]} to meet "
+                             f"{preset.max_bytes} bytes: {exc}")
+            size = exc.suggested_size
+            preset = preset_with_overrides(preset, size=size)
+    fid = product_fidelity(exp.data, exp.product_box, scene.scaled_product, fmt=exp.format)
+    return RenderedImage(role=job.role, platform=job.preset.id, slot=job.slot, data=exp.data, format=exp.format,
+                         width=exp.width, height=exp.height, quality=exp.quality, product_box=exp.product_box,
+                         fill_ratio=exp.fill_ratio, fidelity=fid, text_regions=list(exp.text_regions),
+                         lineage=lineage, backend=job.backend, notes=job.notes + exp.notes)

@@ -1,0 +1,44 @@
+import pytest
+from PIL import Image
+
+from helpers import draw_text
+from skucore.ocr import normalise_text, read_text, text_key
+
+
+def test_normalise_text_nfkc_and_whitespace():
+    assert normalise_text("￥1，039") == "¥1,039"
+    assert normalise_text("  省\u3000 ¥260\n") == "省 ¥260"
+    assert text_key("省 ¥260") == text_key("省￥260")
+    assert text_key("¥1,039") != text_key("¥1,093")
+    assert normalise_text(None) == ""
+
+
+@pytest.mark.parametrize(
+    "text,size,bg,fg",
+    [
+        ("¥1,039", 40, "white", "black"),
+        ("¥1,039", 18, "white", "black"),  # small: upscaled before recognition
+        ("限时特惠", 44, "#E4002B", "white"),
+        ("省 ¥260", 36, "white", "#E4002B"),
+        ("Waterproof breathable fabric", 28, "#F5F0E6", "#333333"),
+    ],
+)
+def test_read_text_reads_back_what_we_drew(text, size, bg, fg):
+    im = Image.new("RGB", (900, 160), bg)
+    region = draw_text(im, text, (40, 40), size=size, fill=fg)
+    read, score = read_text(im.crop(region.box))
+    assert text_key(read) == text_key(text), (read, text)
+    assert 0.5 < score <= 1.0
+
+
+def test_read_text_tells_transposed_digits_apart():
+    im = Image.new("RGB", (600, 120), "white")
+    region = draw_text(im, "¥1,039", (30, 30), size=40)
+    read, _ = read_text(im.crop(region.box))
+    assert text_key(read) == text_key("¥1,039")
+    assert text_key(read) != text_key("¥1,093")
+
+
+def test_read_text_on_blank_crop_reads_nothing_useful():
+    read, score = read_text(Image.new("RGB", (200, 50), "white"))
+    assert text_key(read) != text_key("¥1,039")
