@@ -44,3 +44,15 @@ def graded(promotion: str, sku: str) -> str:
 
 def published(promotion: str, sku: str) -> str:
     return f"tables/published/{kc(promotion)}/{kc(sku)}.parquet"
+
+
+def hashes(promotion: str, sku: str) -> str:
+    return f"tables/hashes/{kc(promotion)}/{kc(sku)}.parquet"
+
+
+def hashes_prefix(promotion: str) -> str:
+    return f"tables/hashes/{kc(promotion)}/"
+
+
+def attempts(promotion: str, sku: str) -> str:
+    return f"tables/graded/{kc(promotion)}/{kc(sku)}.attempts.parquet"

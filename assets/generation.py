@@ -104,7 +104,8 @@ class SkuRenderer:
     def needs_generator(self, prompt_rows: list[dict]) -> bool:
         return any(r["backend"] != "studio" for r in prompt_rows)
 
-    def render(self, sku: str, prompt_rows: list[dict] | None = None, attempt: int = 0, partition_key: str = ""):
+    def render(self, sku: str, prompt_rows: list[dict] | None = None, attempt: int = 0, partition_key: str = "",
+               platforms: list[str] | None = None):
         from skucore.render import render_sku_images
 
         row = self.catalog.get(sku)
@@ -117,7 +118,7 @@ class SkuRenderer:
         if not prompt_rows:
             raise UpstreamMissing(f"prompt_table[{self.promotion.id}] has no prompts for SKU {sku!r}")
         kwargs = dict(
-            platforms=list(self.promotion.platforms),
+            platforms=list(platforms or self.promotion.platforms),
             templates_by_id=self.templates,
             source_sha256=row["photo_sha256"],
             attempt=attempt,
@@ -162,7 +163,10 @@ def generated_images(
 ):
     keys = [str(k) for k in context.partition_keys]
     renderers = renderers_by_promotion(context, store, promotions, gpu_pool, scene_generator, keys)
-    context.log.info(f"devices: {json.dumps(gpu_pool.describe())}")
+    if scene_generator.enabled:
+        context.log.info(f"scene generator {scene_generator.backend}; devices: {json.dumps(gpu_pool.describe(), default=str)}")
+    else:
+        context.log.info("scene generator: none configured; generated-scene templates use the studio backend on the CPU")
 
     def work(key: str) -> dict:
         promotion_id, sku = split_key(key)

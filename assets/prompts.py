@@ -60,5 +60,5 @@ def prompt_gate(context: dg.AssetCheckExecutionContext, store: StudioStore, prom
         for sku, category in zip(catalog.column("sku").to_pylist(), catalog.column("category").to_pylist())
         for role in promotion.roles_for(category)
     }
-    result = validate_prompt_table(table, expected_pairs=expected, token_budget=promotions.token_budget, problems=problems.num_rows)
+    result = validate_prompt_table(table, expected_pairs=expected, token_budget=promotions.token_budget, problems=problems)
     return dg.AssetCheckResult(passed=result.passed, metadata={**result.figures, "summary": result.describe()}, description=result.describe())

@@ -3,20 +3,38 @@
 Loading this module must stay fast and must not import torch, diffusers or Great Expectations (they load
 lazily inside the steps that need them).
 """
-from __future__ import annotations
+import warnings
 
 import dagster as dg
 
-from assets import catalog as catalog_assets
-from assets import prompts as prompt_assets
-from orchestration.jobs import catalog_sync_job, promotion_prompts_job
+with warnings.catch_warnings():  # per-partition asset checks are a 1.13 preview feature, used deliberately
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    from assets import catalog as catalog_assets
+    from assets import cutouts as cutout_assets
+    from assets import generation as generation_assets
+    from assets import prompts as prompt_assets
+    from assets import publish as publish_assets
+    from assets import quality as quality_assets
+
+from orchestration.jobs import ALL_JOBS
 from orchestration.resources import resources_for_environment
 from orchestration.schedules import nightly_catalog_sync
 
 defs = dg.Definitions(
-    assets=[catalog_assets.catalog, catalog_assets.catalog_partitions, prompt_assets.prompt_table],
-    asset_checks=[catalog_assets.catalog_gate, prompt_assets.prompt_gate],
-    jobs=[catalog_sync_job, promotion_prompts_job],
+    assets=[
+        catalog_assets.catalog,
+        catalog_assets.catalog_partitions,
+        prompt_assets.prompt_table,
+        cutout_assets.product_cutouts,
+        generation_assets.generated_images,
+        quality_assets.quality_scores,
+        quality_assets.graded_sets,
+        publish_assets.cdn_publish,
+        publish_assets.cdn_manifest,
+    ],
+    asset_checks=[catalog_assets.catalog_gate, prompt_assets.prompt_gate, quality_assets.graded_sets_gate],
+    jobs=ALL_JOBS,
     schedules=[nightly_catalog_sync],
     resources=resources_for_environment(),
 )

@@ -10,7 +10,10 @@ import os
 import dagster as dg
 
 from resources.catalog import CatalogSource
+from resources.cdn import CdnResource
+from resources.gpu import GpuPoolResource, SceneGeneratorResource
 from resources.promotions import PromotionLibrary
+from resources.quality import GradingSettings
 from resources.storage import StudioStore, default_home
 
 
@@ -20,6 +23,12 @@ def local_resources() -> dict:
         "store": StudioStore(root=os.path.join(home, "store")),
         "catalog_source": CatalogSource(),
         "promotions": PromotionLibrary(),
+        "grading": GradingSettings(),
+        # No generator on a fresh machine: generated-scene templates render with the studio backend on the CPU
+        # (allow_studio_fallback) and their lineage says so.
+        "gpu_pool": GpuPoolResource(lease_dir=os.path.join(home, "leases")),
+        "scene_generator": SceneGeneratorResource(backend=os.environ.get("SKUSTUDIO_GENERATOR", "none")),
+        "cdn": CdnResource(kind="local", local_root=os.path.join(home, "cdn")),
     }
 
 
@@ -34,6 +43,22 @@ def production_resources() -> dict:
         "store": StudioStore(kind="s3", bucket=dg.EnvVar("SKUSTUDIO_STORE_BUCKET"), s3=s3),
         "catalog_source": CatalogSource(location=dg.EnvVar("SKUSTUDIO_CATALOG"), s3=s3),
         "promotions": PromotionLibrary(),
+        "grading": GradingSettings(review_db=os.environ.get("SKUSTUDIO_REVIEW_DB", "/var/lib/skustudio/review.sqlite")),
+        "gpu_pool": GpuPoolResource(
+            devices=[d for d in os.environ.get("SKUSTUDIO_GPU_DEVICES", "auto").split(",") if d],
+            lease_dir=os.environ.get("SKUSTUDIO_LEASE_DIR", "/var/lib/skustudio/leases"),
+        ),
+        "scene_generator": SceneGeneratorResource(
+            backend=os.environ.get("SKUSTUDIO_GENERATOR", "diffusers"),
+            model=os.environ.get("SKUSTUDIO_MODEL", "Tongyi-MAI/Z-Image-Turbo"),
+            endpoints=[e for e in os.environ.get("SKUSTUDIO_IMAGE_SERVERS", "").split(",") if e],
+        ),
+        "cdn": CdnResource(
+            kind="s3",
+            bucket=dg.EnvVar("SKUSTUDIO_CDN_BUCKET"),
+            base_url=os.environ.get("SKUSTUDIO_CDN_BASE_URL"),
+            s3=s3,
+        ),
     }
 
 

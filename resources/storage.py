@@ -88,6 +88,22 @@ class StudioStore(dg.ConfigurableResource):
         else:
             self._client().delete_object(Bucket=self.bucket, Key=self._s3_key(key))
 
+    def list_keys(self, prefix: str) -> list[str]:
+        """Keys under `prefix` (a folder-like prefix ending in '/'), sorted."""
+        if self.kind == "local":
+            base = Path(self.root) / prefix
+            if not base.is_dir():
+                return []
+            return sorted(
+                f"{prefix}{p.relative_to(base).as_posix()}" for p in base.rglob("*") if p.is_file() and not p.name.startswith(".")
+            )
+        keys: list[str] = []
+        paginator = self._client().get_paginator("list_objects_v2")
+        full = self._s3_key(prefix)
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+            keys.extend(obj["Key"][len(full) - len(prefix):] for obj in page.get("Contents", []))
+        return sorted(keys)
+
     def uri(self, key: str) -> str:
         if self.kind == "local":
             return self.path(key).resolve().as_uri()

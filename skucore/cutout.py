@@ -70,7 +70,7 @@ def cut_out(
     shadow_edge_guard: int = 1,
     shadow_max_depth: float = 0.10,
     hole_min_fraction: float = 2e-4,
-    hole_ring_contrast: float = 30.0,
+    hole_ring_contrast: float = 15.0,
     min_speck_fraction: float = 5e-5,
     min_product_fraction: float = 5e-4,
     max_product_fraction: float = 0.985,
@@ -195,42 +195,53 @@ def cut_out(
     if thin >= max(20, 0.003 * prod.sum()):
         flags.append("thin_parts")
 
-    # local backdrop colour (shadows included) and the product's nearby colour, at analysis resolution
-    win = (9, 9)
-    bgf = bg.astype(np.float32)
-    wb = cv2.boxFilter(bgf, -1, win, normalize=False)
-    smallf = small.astype(np.float32)
-    bsum = cv2.boxFilter(smallf * bgf[..., None], -1, win, normalize=False)
-    b_local = np.where(wb[..., None] > 0.5, bsum / np.maximum(wb, 1e-6)[..., None], bcol[None, None, :])
-    fg_in = cv2.erode(prod, k3).astype(np.float32)
-    winf = (13, 13)
-    wf = cv2.boxFilter(fg_in, -1, winf, normalize=False)
-    fsum = cv2.boxFilter(smallf * fg_in[..., None], -1, winf, normalize=False)
-    f_local = np.where(wf[..., None] > 0.5, fsum / np.maximum(wf, 1e-6)[..., None], np.nan)
+    # local backdrop colour (shadows included) and the product's nearby colour, at quarter of analysis resolution
+    qw, qh = max(4, sw // 2), max(4, sh // 2)
+    smallq = cv2.resize(small, (qw, qh), interpolation=cv2.INTER_AREA).astype(np.float32)
+    bgq = cv2.resize(bg.astype(np.float32), (qw, qh), interpolation=cv2.INTER_AREA)
+    bgq = (bgq > 0.99).astype(np.float32)
+    fgq = cv2.resize(cv2.erode(prod, k3).astype(np.float32), (qw, qh), interpolation=cv2.INTER_AREA)
+    fgq = (fgq > 0.99).astype(np.float32)
+    wb = cv2.boxFilter(bgq, -1, (5, 5), normalize=False)
+    b_local = cv2.boxFilter(smallq * bgq[..., None], -1, (5, 5), normalize=False)
+    b_local = np.where(wb[..., None] > 0.5, b_local / np.maximum(wb, 1e-6)[..., None], bcol[None, None, :])
+    wf = cv2.boxFilter(fgq, -1, (7, 7), normalize=False)
+    f_local = cv2.boxFilter(smallq * fgq[..., None], -1, (7, 7), normalize=False)
+    f_local = np.where(wf[..., None] > 0.5, f_local / np.maximum(wf, 1e-6)[..., None], np.nan)
+    qs = scale * qw / sw
 
-    # -- 4. full-resolution edges -----------------------------------------------------------------------------------
+    # -- 4. full-resolution edges, inside the product's bounding box (plus margins) -------------------------------
+    r = edge_band_px if edge_band_px is not None else max(2, int(math.ceil((shadow_edge_guard + 1.5) / scale)))
+    pys, pxs = np.nonzero(prod)
+    m = int(math.ceil(1 / scale)) + 4 * r + 2
+    X0, X1 = max(0, int(pxs.min() / scale) - m), min(w, int((pxs.max() + 1) / scale) + m)
+    Y0, Y1 = max(0, int(pys.min() / scale) - m), min(h, int((pys.max() + 1) / scale) + m)
+    roi = rgb[Y0:Y1, X0:X1]
+    rh, rw = roi.shape[:2]
     if scale < 1.0:
-        soft = cv2.resize(prod * 255, (w, h), interpolation=cv2.INTER_LINEAR)
+        # bilinear upsampling of the small mask onto the ROI, on the same grid as cv2.resize would use
+        fx, fy = sw / w, sh / h
+        M = np.array([[fx, 0, (X0 + 0.5) * fx - 0.5], [0, fy, (Y0 + 0.5) * fy - 0.5]], np.float64)
+        soft = cv2.warpAffine(prod * 255, M, (rw, rh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
     else:
-        soft = prod * 255
+        soft = (prod * 255)[Y0:Y1, X0:X1]
     hard = (soft >= 128).astype(np.uint8)
-    r = edge_band_px if edge_band_px is not None else max(2, int(math.ceil((shadow_edge_guard + 1) / scale)))
     kb = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * r + 1, 2 * r + 1))
     dil = cv2.dilate(hard, kb)
     ero = cv2.erode(hard, kb)
-    band = (dil > 0) & (ero == 0)
-    alpha = hard.astype(np.float32)
-
+    band = cv2.subtract(dil, ero)
     ys, xs = np.nonzero(band)
-    sy = np.minimum((ys * scale).astype(np.int32), sh - 1)
-    sx = np.minimum((xs * scale).astype(np.int32), sw - 1)
-    ipx = rgb[ys, xs].astype(np.float32)
-    bl = b_local[sy, sx].astype(np.float32)
+    gy_, gx_ = ys + Y0, xs + X0
+    qy = np.minimum((gy_ * qs).astype(np.int32), qh - 1)
+    qx = np.minimum((gx_ * qs).astype(np.int32), qw - 1)
+    ipx = roi[ys, xs].astype(np.float32)
+    bl = b_local[qy, qx].astype(np.float32)
     dl = np.abs(ipx - bl).max(1)  # distance from the local backdrop
     dB = np.abs(bl - bcol[None, :]).max(1)  # local shadow depth
-    # the product's d (against B) and its local maximum within 2r
-    dfull = cv2.absdiff(rgb, np.full_like(rgb, 0) + bcol.round().astype(np.uint8))
-    dfull = cv2.max(cv2.max(dfull[..., 0], dfull[..., 1]), dfull[..., 2])
+    bt = tuple(float(v) for v in bcol.round()) + (0.0,)
+    dd = cv2.absdiff(roi, bt)
+    dfull = cv2.max(cv2.max(dd[..., 0], dd[..., 1]), dd[..., 2])
     dfg = cv2.bitwise_and(dfull, dfull, mask=hard)
     kb2 = cv2.getStructuringElement(cv2.MORPH_RECT, (4 * r + 1, 4 * r + 1))
     dmax = cv2.dilate(dfg, kb2)[ys, xs].astype(np.float32)
@@ -240,40 +251,29 @@ def cut_out(
     a_soft = soft[ys, xs].astype(np.float32) / 255.0
     a_band = np.where(conf, a_col, a_soft)
     # colour alpha only where the outside reaches without crossing a confident product pixel
-    strong = np.zeros((h, w), np.uint8)
-    strong[ero > 0] = 1
-    strong[ys, xs] = (a_band >= 0.5) & conf
-    reach_in = (1 - strong)
-    n_r, rl = cv2.connectedComponents(reach_in, connectivity=4)
+    reach = (ero == 0).astype(np.uint8)
+    reach[ys, xs] = ~((a_band >= 0.5) & conf)
+    n_r, rl = cv2.connectedComponents(reach, connectivity=4)
     outer_lut = np.zeros(n_r, bool)
-    outside = (dil == 0)
-    if outside.any():
-        lab_out = np.unique(rl[outside])
-        outer_lut[lab_out[lab_out > 0]] = True
-    else:
-        bm = np.zeros((h, w), bool)
-        bm[0, :] = bm[-1, :] = bm[:, 0] = bm[:, -1] = True
-        lab_out = np.unique(rl[bm & (hard == 0)])
-        outer_lut[lab_out[lab_out > 0]] = True
+    outer_lut[rl[dil == 0]] = True
+    outer_lut[0] = False
     reached = outer_lut[rl[ys, xs]]
     inner_fg = (~reached) & (hard[ys, xs] > 0)
     a_band = np.where(inner_fg, np.maximum(a_band, a_soft), a_band)
     a_band = np.where(inner_fg & conf, 1.0, a_band)
     a_band[a_band < 0.04] = 0.0
     a_band[a_band > 0.97] = 1.0
-    alpha[ys, xs] = a_band
+    mb = np.clip(a_band * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
-    mask = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    if n_holes:
-        pass
+    mask = np.zeros((h, w), np.uint8)
+    mask_roi = mask[Y0:Y1, X0:X1]
+    np.multiply(ero, 255, out=mask_roi)
+    mask_roi[ys, xs] = mb
 
     # -- 5. colours ---------------------------------------------------------------------------------------------------
-    rgba = np.empty((h, w, 4), np.uint8)
-    rgba[..., :3] = rgb
-    rgba[..., 3] = mask
-    mb = mask[ys, xs]
+    rgba = cv2.merge((*cv2.split(rgb), mask))
     part = (mb > 0) & (mb < 255)
-    fl = f_local[sy, sx]
+    fl = f_local[qy, qx]
     has_fl = ~np.isnan(fl[:, 0])
     a = mb.astype(np.float32) / 255.0
     f_est = np.clip(bl + (ipx - bl) / np.maximum(a, 0.05)[:, None], 0, 255)
@@ -283,7 +283,7 @@ def cut_out(
     zero = (mb == 0) & has_fl
     col = np.where(zero[:, None], fl_filled, col)
     upd = part | zero
-    rgba[ys[upd], xs[upd], :3] = np.clip(col[upd] + 0.5, 0, 255).astype(np.uint8)
+    rgba[gy_[upd], gx_[upd], :3] = np.clip(col[upd] + 0.5, 0, 255).astype(np.uint8)
 
     return _finish(rgba, mask, flags)
 
@@ -360,15 +360,14 @@ def _from_source_alpha(rgba: np.ndarray, min_product_fraction: float) -> Cutout:
 
 def _finish(rgba: np.ndarray, mask: np.ndarray, flags: list[str]) -> Cutout:
     h, w = mask.shape
-    on = mask > 127
     edges = []
-    for side, line in zip(_SIDES, (on[:, 0], on[0, :], on[:, -1], on[-1, :])):
-        if int(line.sum()) >= 2:
+    for side, line in zip(_SIDES, (mask[:, 0], mask[0, :], mask[:, -1], mask[-1, :])):
+        if int((line > 127).sum()) >= 2:
             edges.append(side)
-    vis_rows = np.nonzero((mask > 0).any(1))[0]
-    vis_cols = np.nonzero((mask > 0).any(0))[0]
-    bbox = (int(vis_cols[0]), int(vis_rows[0]), int(vis_cols[-1]) + 1, int(vis_rows[-1]) + 1)
+    x, y, bw, bh = cv2.boundingRect(np.ascontiguousarray(mask))  # bounds of mask > 0
+    bbox = (int(x), int(y), int(x + bw), int(y + bh))
+    on = cv2.countNonZero(cv2.threshold(mask, 127, 255, cv2.THRESH_BINARY)[1])
     if edges:
         flags = flags + ["touches_edge"]
-    return Cutout(rgba=rgba, mask=mask, bbox=bbox, area_ratio=float(on.mean()), touches_edge=bool(edges),
+    return Cutout(rgba=rgba, mask=mask, bbox=bbox, area_ratio=float(on) / (h * w), touches_edge=bool(edges),
                   edges_touched=tuple(edges), flags=flags)

@@ -23,6 +23,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -107,10 +108,9 @@ def _block_expanded(box, size, block: int = 8):
 
 def _outside_white(arr: np.ndarray, box) -> bool:
     x0, y0, x1, y1 = box
-    H, W = arr.shape[:2]
-    out = np.ones((H, W), bool)
-    out[y0:y1, x0:x1] = False
-    return bool((arr[out] == 255).all())
+    nonwhite = cv2.inRange(np.ascontiguousarray(arr), (255, 255, 255), (255, 255, 255)) == 0
+    nonwhite[y0:y1, x0:x1] = False
+    return not bool(nonwhite.any())
 
 
 def background_is_pure_white(rgb: np.ndarray, product_mask: np.ndarray | None = None,
@@ -122,8 +122,8 @@ def background_is_pure_white(rgb: np.ndarray, product_mask: np.ndarray | None = 
     if jpeg_block and product_box is not None:
         return _outside_white(rgb, _block_expanded(product_box, (rgb.shape[1], rgb.shape[0]), jpeg_block))
     if product_mask is not None:
-        bg = product_mask == 0
-        return bool((rgb[bg] == 255).all())
+        nonwhite = cv2.inRange(np.ascontiguousarray(rgb), (255, 255, 255), (255, 255, 255)) == 0
+        return not bool(np.any(nonwhite & (np.asarray(product_mask) == 0)))
     if product_box is not None:
         return _outside_white(rgb, product_box)
     H, W = rgb.shape[:2]

@@ -21,6 +21,7 @@ Fill ratio: ``max(box_w / area_w, box_h / area_h)`` of the product's bounding bo
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,7 +137,11 @@ def _lerp(c0, c1, t: np.ndarray) -> np.ndarray:
 
 
 def _to_u8(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    """Round half up and saturate to uint8 (float input; may be modified in place)."""
+    x = np.asarray(x, np.float32)
+    np.add(x, 0.5, out=x)
+    np.clip(x, 0, 255, out=x)
+    return x.astype(np.uint8)
 
 
 def make_backdrop(backdrop: dict | None, canvas_size: tuple[int, int], seed: int = 0) -> np.ndarray:
@@ -154,10 +159,10 @@ def make_backdrop(backdrop: dict | None, canvas_size: tuple[int, int], seed: int
         top, bottom = cols[0], cols[-1]
         v = (np.arange(h, dtype=np.float32) + 0.5) / h
         t = v * v * (3 - 2 * v)  # smoothstep: the "sweep" of a paper backdrop
-        img = _lerp(top, bottom, np.broadcast_to(t[:, None], (h, w)))
+        rows = _lerp(top, bottom, t[:, None])[:, 0, :]  # (h, 3)
         # soft light fall-off to the sides, and a seeded sub-level dither so 8-bit steps do not band
         u = (np.arange(w, dtype=np.float32) + 0.5) / w - 0.5
-        img *= (1.0 - 0.06 * (u * u * 4))[None, :, None]
+        img = rows[:, None, :] * (1.0 - 0.06 * (u * u * 4))[None, :, None]
         img += _seed_rng(seed, 1).random((h, w, 1), dtype=np.float32) - 0.5
         return _to_u8(img)
     if kind == "surface":
@@ -165,7 +170,7 @@ def make_backdrop(backdrop: dict | None, canvas_size: tuple[int, int], seed: int
         if surface not in SURFACES:
             raise ValueError(f"backdrop surface {surface!r} unknown; valid: {', '.join(SURFACES)}")
         cols = backdrop_colours(backdrop, _DEFAULT_COLOURS[surface])
-        return _SURFACE_FUNCS[surface](cols, (h, w), seed)
+        return _surface(surface, tuple(cols), w, h, int(seed)).copy()
     raise ValueError(f"backdrop kind {kind!r} unknown; valid: {', '.join(BACKDROP_KINDS)}")
 
 
@@ -223,6 +228,18 @@ def _concrete(cols, shape, seed):
 
 
 _SURFACE_FUNCS = {"marble": _marble, "wood": _wood, "linen": _linen, "concrete": _concrete}
+SURFACE_WORK_SIDE = 1024  # textures are synthesised at most this large, then scaled up (bicubic)
+
+
+@functools.lru_cache(maxsize=6)
+def _surface(surface: str, cols: tuple, w: int, h: int, seed: int) -> np.ndarray:
+    scale = min(1.0, SURFACE_WORK_SIDE / max(w, h))
+    ww, wh = max(2, int(round(w * scale))), max(2, int(round(h * scale)))
+    tex = _SURFACE_FUNCS[surface](list(cols), (wh, ww), seed)
+    if (ww, wh) != (w, h):
+        tex = cv2.resize(tex, (w, h), interpolation=cv2.INTER_CUBIC)
+    tex.setflags(write=False)
+    return tex
 
 
 # ----------------------------------------------------------------------------------------------------- placement
@@ -277,17 +294,24 @@ def composite_rgba(base: np.ndarray, fg: np.ndarray, x0: int, y0: int) -> None:
     if cx1 <= cx0 or cy1 <= cy0:
         return
     f = fg[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
-    a = f[..., 3:4].astype(np.uint32)
-    b = base[cy0:cy1, cx0:cx1].astype(np.uint32)
-    out = (f[..., :3].astype(np.uint32) * a + b * (255 - a) + 127) // 255
-    base[cy0:cy1, cx0:cx1] = out.astype(np.uint8)
+    b = base[cy0:cy1, cx0:cx1]
+    a = f[..., 3:4].astype(np.uint16)
+    # x = fg*a + bg*(255-a) <= 65025 fits uint16; round(x / 255) == (x + 127) // 255 == ((t + (t >> 8)) >> 8)
+    # with t = x + 128 (exact for 0 <= x <= 65025), so alpha 255 gives fg exactly.
+    t = f[..., :3].astype(np.uint16) * a
+    t += b.astype(np.uint16) * (255 - a)
+    t += 128
+    t += t >> 8
+    t >>= 8
+    b[...] = t.astype(np.uint8)
 
 
 # ------------------------------------------------------------------------------------------- shadow / reflection
 def _apply_contact_shadow(bg: np.ndarray, alpha: np.ndarray, box: tuple[int, int, int, int],
                           strength: float = 0.38) -> None:
     """Darken the backdrop under the product: a soft ellipse from the product's footprint plus a tighter contact
-    core, both blurred. Drawn on the backdrop only; the product is composited over it afterwards."""
+    core, both blurred. Drawn on the backdrop only; the product is composited over it afterwards. The shadow is
+    smooth, so it is computed on a grid `ds` times coarser and scaled up (bilinear)."""
     H, W = bg.shape[:2]
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
@@ -307,19 +331,24 @@ def _apply_contact_shadow(bg: np.ndarray, alpha: np.ndarray, box: tuple[int, int
     ry0, ry1 = max(0, int(y1 - soft_h * 3 - pad // 4)), min(H, int(y1 + soft_h * 3 + pad // 2) + 1)
     if rx1 <= rx0 or ry1 <= ry0:
         return
-    yy, xx = np.mgrid[ry0:ry1, rx0:rx1].astype(np.float32)
+    ds = max(1, int(soft_h // 3))
+    gw, gh = max(1, -(-(rx1 - rx0) // ds)), max(1, -(-(ry1 - ry0) // ds))
+    yy, xx = np.mgrid[0:gh, 0:gw].astype(np.float32)
+    yy = ry0 + (yy + 0.5) * ds - 0.5
+    xx = rx0 + (xx + 0.5) * ds - 0.5
     cy = y1 - soft_h * 0.15
-    d_soft = ((xx - cx) / half_w) ** 2 + ((yy - cy) / soft_h) ** 2
-    soft = np.clip(1.0 - d_soft, 0, 1).astype(np.float32)
+    soft = np.clip(1.0 - ((xx - cx) / half_w) ** 2 - ((yy - cy) / soft_h) ** 2, 0, 1).astype(np.float32)
     core_h = max(1.0, soft_h * 0.35)
-    d_core = ((xx - cx) / (half_w * 0.92)) ** 2 + ((yy - (y1 - core_h * 0.3)) / core_h) ** 2
-    core = np.clip(1.0 - d_core, 0, 1).astype(np.float32)
-    soft = cv2.GaussianBlur(soft, (0, 0), max(0.8, soft_h * 0.9))
-    core = cv2.GaussianBlur(core, (0, 0), max(0.6, core_h * 0.8))
+    core = np.clip(1.0 - ((xx - cx) / (half_w * 0.92)) ** 2 - ((yy - (y1 - core_h * 0.3)) / core_h) ** 2,
+                   0, 1).astype(np.float32)
+    soft = cv2.GaussianBlur(soft, (0, 0), max(0.5, soft_h * 0.9 / ds))
+    core = cv2.GaussianBlur(core, (0, 0), max(0.5, core_h * 0.8 / ds))
     shade = np.clip(0.55 * soft / max(float(soft.max()), 1e-6) + 0.45 * core / max(float(core.max()), 1e-6), 0, 1)
-    shade *= strength
+    shade = cv2.resize(shade * strength, (gw * ds, gh * ds), interpolation=cv2.INTER_LINEAR)
+    shade = shade[:ry1 - ry0, :rx1 - rx0]
     roi = bg[ry0:ry1, rx0:rx1].astype(np.float32)
-    bg[ry0:ry1, rx0:rx1] = _to_u8(roi * (1.0 - shade[..., None]))
+    roi *= (1.0 - shade)[..., None]
+    bg[ry0:ry1, rx0:rx1] = _to_u8(roi)
 
 
 def _reflection_rgba(scaled: np.ndarray, opacity: float = 0.28, fade: float = 0.35) -> np.ndarray:

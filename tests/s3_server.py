@@ -25,6 +25,7 @@ Only the processes this helper started are ever signalled, by their pid.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -224,6 +225,8 @@ class MotoS3Server:
             cwd=str(self.workdir),
         )
         self.starts += 1
+        if self.starts == 1:
+            atexit.register(self._kill_at_exit)  # a crashed test script must not leave a server behind
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -269,6 +272,12 @@ class MotoS3Server:
         self.recording_path.write_bytes(b"".join(good))
         if good:
             self._post("/moto-api/recorder/replay-recording")
+
+    def _kill_at_exit(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(OSError):
+                os.kill(proc.pid, signal.SIGKILL)
 
     def _reap(self) -> None:
         if self._log_fh is not None:

@@ -20,7 +20,7 @@ from dagster_aws.s3 import S3Resource
 from resources.cdn import CdnResource, S3CdnTarget
 from skucore.cdn import (
     IMAGE_CACHE_CONTROL, MANIFEST_CACHE_CONTROL, CdnError, CdnIntegrityError, CdnUnavailableError,
-    ManifestIntegrityError, manifest_key, publish_images, read_manifest, write_manifest,
+    ManifestIntegrityError, manifest_key, publish_images, read_manifest, remove_sku, write_manifest,
 )
 from tests.unit.cdn.cdn_helpers import FAKE_KEY_ID, FAKE_SECRET, image_bytes, make_image, sku_images
 
@@ -119,6 +119,16 @@ def test_two_promotions_in_one_bucket_do_not_overwrite(s3_server, bucket_name):
     assert all(r.url.startswith("https://cdn.example.com/promotions/618/") for r in rows_b)
     assert_consistent(s3_server, bucket_name, target, "double11", 4)
     assert_consistent(s3_server, bucket_name, target, "618", 4)
+
+
+def test_remove_sku_on_s3(s3_server, bucket_name):
+    s3_server.create_bucket(bucket_name)
+    target = resource_for(s3_server, bucket_name).target()
+    publish_promotion(target, "p", catalog_of(3), GEN1)
+    res = remove_sku(target, "p", "SKU-001", delete_objects=True, generated_at=GEN2)
+    assert res.manifest_entries_removed == 2 and len(res.objects_deleted) == 2
+    doc = assert_consistent(s3_server, bucket_name, target, "p", 4)
+    assert {e["sku"] for e in doc["entries"]} == {"SKU-000", "SKU-002"} and doc["generated_at"] == GEN2
 
 
 def test_prefix_and_manifest_integrity_on_s3(s3_server, bucket_name):

@@ -51,12 +51,21 @@ def test_prompt_gate_passes_complete_table():
 
 
 def test_prompt_gate_catches_placeholders_budget_and_missing_roles():
-    table = _prompts([("A", "studio", "a {{ colour }} mug", 4), ("A", "detail", "long", 900)])
-    result = validate_prompt_table(table, expected_pairs={("A", "studio"), ("A", "detail"), ("B", "studio")}, token_budget=512)
+    table = _prompts([("A", "studio", "a mug", 4), ("A", "detail", "long", 900)])
+    problems = pa.table({"sku": ["B"], "role": ["studio"], "reason": ["template_undefined"]})
+    result = validate_prompt_table(
+        table, expected_pairs={("A", "studio"), ("A", "detail"), ("B", "studio")}, token_budget=512, problems=problems
+    )
     assert not result.passed
     assert result.figures["missing_sku_roles"] == 1
+    assert result.figures["unresolved_placeholders"] == 1
     text = " ".join(result.failures)
-    assert "not_match_regex" in text and "between" in text
+    assert "unresolved placeholders" in text and "between" in text
+
+
+def test_catalog_text_with_braces_is_not_mistaken_for_a_placeholder():
+    table = _prompts([("A", "studio", "mug {{limited}} edition", 5)])
+    assert validate_prompt_table(table, expected_pairs={("A", "studio")}, token_budget=512).passed
 
 
 def test_empty_prompt_table_fails():

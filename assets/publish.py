@@ -1,0 +1,114 @@
+"""`cdn_publish[promotion|sku]` (A's and approved B's only, content-addressed, unchanged images upload nothing)
+and `cdn_manifest[promotion]` (written last and atomically, after every referenced object is verified)."""
+import datetime as _dt
+
+import dagster as dg
+import pyarrow as pa
+
+from assets import _tables as T
+from assets._per_partition import UpstreamMissing, materialize_each, split_key
+from orchestration.partitions import SKUS, from_promotion, promotion_sku_partitions, promotions_partitions
+from resources.cdn import CdnResource
+from resources.storage import StudioStore
+
+PUBLISHED_SCHEMA = pa.schema(
+    [
+        ("promotion", pa.string()),
+        ("sku", pa.string()),
+        ("role", pa.string()),
+        ("platform", pa.string()),
+        ("key", pa.string()),
+        ("url", pa.string()),
+        ("sha256", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("grade", pa.string()),
+        ("approved", pa.bool_()),
+        ("content_type", pa.string()),
+        ("bytes", pa.int64()),
+        ("action", pa.string()),
+    ]
+)
+
+
+@dg.asset(
+    partitions_def=promotion_sku_partitions,
+    deps=["graded_sets"],
+    group_name="publish",
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    output_required=False,
+    description="Each SKU's A and approved B images on the CDN under content-addressed keys.",
+)
+def cdn_publish(context: dg.AssetExecutionContext, store: StudioStore, cdn: CdnResource):
+    from skucore.cdn import publish_images
+
+    target = cdn.target()
+
+    def work(key: str) -> dict:
+        promotion_id, sku = split_key(key)
+        gkey = T.graded(promotion_id, sku)
+        if not store.exists(gkey):
+            raise UpstreamMissing(f"graded_sets[{key}] has not been materialized")
+        graded = store.read_table(gkey).to_pylist()
+        images = [
+            {
+                "role": r["role"], "platform": r["platform"], "data": store.get_bytes(r["image_key"]),
+                "format": r["format"], "width": r["width"], "height": r["height"], "grade": r["grade"],
+                "approved": r["decision"] == "approve", "sha256": r["sha256"],
+            }
+            for r in graded
+            if r["publishable"]
+        ]
+        result = publish_images(target, promotion_id, sku, images)
+        rows = [
+            {f: getattr(row, f) for f in PUBLISHED_SCHEMA.names}
+            for row in result.rows
+        ]
+        store.write_table(T.published(promotion_id, sku), pa.Table.from_pylist(rows, schema=PUBLISHED_SCHEMA))
+        held = [r for r in graded if not r["publishable"]]
+        return {
+            "published": len(rows),
+            "uploaded": result.uploaded,
+            "unchanged": result.unchanged,
+            "held_back": len(held),
+            "held_back_reasons": dg.MetadataValue.json(
+                [f"{r['role']}/{r['platform']}: grade {r['grade']}" + (f", decision {r['decision']}" if r["decision"] else "") for r in held][:50]
+            ),
+            "skipped": dg.MetadataValue.json([f"{s.role}/{s.platform}: {s.reason}" for s in result.skipped][:50]),
+            "urls": dg.MetadataValue.json([r["url"] for r in rows][:30]),
+        }
+
+    yield from materialize_each(context, work)
+
+
+@dg.asset(
+    partitions_def=promotions_partitions,
+    ins={"cdn_publish": dg.AssetIn(partition_mapping=from_promotion, dagster_type=dg.Nothing)},
+    group_name="publish",
+    description="The promotion's manifest (sku, platform, scene, URL, sha256, size, grade) for the CMS.",
+)
+def cdn_manifest(context: dg.AssetExecutionContext, store: StudioStore, cdn: CdnResource) -> dg.MaterializeResult:
+    from skucore.cdn import write_manifest
+
+    promotion_id = context.partition_key
+    skus = context.instance.get_dynamic_partitions(SKUS)  # current catalog: delisted SKUs leave the manifest
+    rows, missing = [], []
+    for sku in skus:
+        key = T.published(promotion_id, sku)
+        if store.exists(key):
+            rows.extend(store.read_table(key).to_pylist())
+        else:
+            missing.append(sku)
+    generated_at = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+    manifest_key = write_manifest(cdn.target(), promotion_id, rows, generated_at=generated_at, write_csv=True)
+    if missing:
+        context.log.warning(f"{len(missing)} SKUs have nothing published yet: {missing[:20]}")
+    return dg.MaterializeResult(
+        metadata={
+            "entries": len(rows),
+            "skus_published": len({r["sku"] for r in rows}),
+            "skus_without_images": dg.MetadataValue.json(missing[:200]),
+            "manifest": dg.MetadataValue.path(cdn.target().url_for(manifest_key)),
+            "grades": dg.MetadataValue.json({g: sum(1 for r in rows if r["grade"] == g) for g in ("A", "B")}),
+        }
+    )

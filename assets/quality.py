@@ -1,0 +1,304 @@
+"""`quality_scores[promotion|sku]` and `graded_sets[promotion|sku]`: every image measured, graded A/B/C;
+C's regenerate (new seed, prompt adjusted from the failed metric) up to the configured attempts; B's go to the
+review queue, whose decisions survive reruns."""
+import json
+
+import dagster as dg
+import pyarrow as pa
+
+from assets import _tables as T
+from assets._per_partition import UpstreamMissing, materialize_each, split_key
+from assets.generation import GENERATED_SCHEMA, renderers_by_promotion, store_rendered
+from orchestration.partitions import promotion_sku_partitions
+from resources.gpu import GpuPoolResource, SceneGeneratorResource
+from resources.promotions import PromotionLibrary
+from resources.quality import GradingSettings
+from resources.storage import StudioStore
+
+HASHES_SCHEMA = pa.schema([("sku", pa.string()), ("image_key", pa.string()), ("hash", pa.string())])
+
+
+def _read_generated(store: StudioStore, promotion: str, sku: str) -> list[dict]:
+    key = T.generated(promotion, sku)
+    if not store.exists(key):
+        raise UpstreamMissing(f"generated_images[{promotion}|{sku}] has not been materialized")
+    return store.read_table(key).to_pylist()
+
+
+def score_generated_row(store, row: dict, *, promotion, category: str | None, backdrop_kind: str | None, quality_config):
+    """Metric results for one generated image row (plain function: used by quality_scores and regeneration)."""
+    from skucore.platforms import get_preset
+    from skucore.quality import score_image
+    from skucore.types import TextRegion
+
+    data = store.get_bytes(row["image_key"])
+    regions = [TextRegion(r["kind"], r["text"], tuple(r["box"])) for r in json.loads(row["text_regions"] or "[]")]
+    results = score_image(
+        data,
+        preset=get_preset(row["platform"]),
+        slot=row["slot"],
+        product_box=tuple(row["product_box"]),
+        text_regions=regions,
+        fidelity=json.loads(row["fidelity"] or "{}"),
+        brand_colours=promotion.brand_kit.colours,
+        backdrop_kind=backdrop_kind,
+        category=category,
+        config=quality_config,
+    )
+    return data, results
+
+
+class _PromotionContext:
+    """Per-step cache: a promotion, its templates' backdrops, the catalog's categories, other SKUs' hashes."""
+
+    def __init__(self, store: StudioStore, promotions: PromotionLibrary, promotion_id: str):
+        self.promotion = promotions.get(promotion_id)
+        self.backdrops = {t.id: (t.backdrop or {}).get("kind") for t in promotions.templates().all()}
+        self.categories = {r["sku"]: r["category"] for r in store.read_table(T.CATALOG).select(["sku", "category"]).to_pylist()}
+        self.hashes: dict[tuple[str, str], str] = {}
+        for key in store.list_keys(T.hashes_prefix(promotion_id)):
+            for r in store.read_table(key).to_pylist():
+                self.hashes[(r["sku"], r["image_key"])] = r["hash"]
+
+
+def _promotion_contexts(store, promotions, keys):
+    out = {}
+    for key in keys:
+        promotion_id, _ = split_key(key)
+        if promotion_id not in out:
+            out[promotion_id] = _PromotionContext(store, promotions, promotion_id)
+    return out
+
+
+@dg.asset(
+    partitions_def=promotion_sku_partitions,
+    deps=["generated_images"],
+    group_name="quality",
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    output_required=False,
+    description="Every image and platform export measured: each metric with its value, threshold and pass/fail.",
+)
+def quality_scores(context: dg.AssetExecutionContext, store: StudioStore, promotions: PromotionLibrary, grading: GradingSettings):
+    from skucore.quality import near_duplicate_results, perceptual_hash, quality_rows, quality_table
+
+    keys = [str(k) for k in context.partition_keys]
+    contexts = _promotion_contexts(store, promotions, keys)
+    qcfg = grading.quality_config()
+
+    def work(key: str) -> dict:
+        promotion_id, sku = split_key(key)
+        pc = contexts[promotion_id]
+        rows, own_hashes = [], {}
+        for gen in _read_generated(store, promotion_id, sku):
+            data, results = score_generated_row(
+                store, gen, promotion=pc.promotion, category=pc.categories.get(sku),
+                backdrop_kind=pc.backdrops.get(gen["template_id"]), quality_config=qcfg,
+            )
+            own_hashes[(sku, gen["image_key"])] = perceptual_hash(data)
+            rows.append((gen, results))
+        # Near duplicates against the other SKUs of the promotion (their hashes as stored so far).
+        others = {k: v for k, v in pc.hashes.items() if k[0] != sku}
+        dup = near_duplicate_results({**others, **own_hashes}, max_bits=grading.near_duplicate_bits)
+        out = []
+        for gen, results in rows:
+            results = [*results, dup[(sku, gen["image_key"])]]
+            out.extend(
+                quality_rows(results, promotion=promotion_id, sku=sku, role=gen["role"], platform=gen["platform"],
+                             slot=gen["slot"], attempt=gen["attempt"], image_key=gen["image_key"])
+            )
+        store.write_table(T.quality(promotion_id, sku), quality_table(out))
+        store.write_table(
+            T.hashes(promotion_id, sku),
+            pa.Table.from_pylist([{"sku": s, "image_key": k, "hash": h} for (s, k), h in own_hashes.items()], schema=HASHES_SCHEMA),
+        )
+        pc.hashes = {**{k: v for k, v in pc.hashes.items() if k[0] != sku}, **own_hashes}
+        failed = sorted({r["metric"] for r in out if r["status"] in ("fail", "error")})
+        return {
+            "images": len(rows),
+            "metrics": len(out),
+            "failed_metric_rows": sum(1 for r in out if r["status"] in ("fail", "error")),
+            "failed_metrics": dg.MetadataValue.json(failed),
+            "excluded_metric_rows": sum(1 for r in out if r["status"] == "excluded"),
+        }
+
+    yield from materialize_each(context, work, keys=keys)
+
+
+def graded_schema() -> pa.Schema:
+    from skucore.grading import GRADES_SCHEMA
+
+    extra = [
+        ("sha256", pa.string()),
+        ("format", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("backend", pa.string()),
+        ("decision", pa.string()),  # approve | reject | null (pending or not a B)
+        ("publishable", pa.bool_()),
+        ("superseded", pa.bool_()),  # an earlier attempt replaced by a regeneration
+    ]
+    schema = GRADES_SCHEMA
+    for name, typ in extra:
+        if schema.get_field_index(name) < 0:
+            schema = schema.append(pa.field(name, typ))
+    return schema
+
+
+def grade_sku(store, promotion_id, sku, *, renderer, grading: GradingSettings, pc, log=None) -> tuple[list[dict], list[dict]]:
+    """Grade one SKU's images, regenerating C's. Returns (final rows, every attempt's rows)."""
+    from skucore.grading import grade_set
+    from skucore.prompts import adjust_prompt
+    from skucore.quality import quality_rows
+
+    gcfg = grading.grading_config()
+    qcfg = grading.quality_config()
+    generated = {r["image_key"]: r for r in _read_generated(store, promotion_id, sku)}
+    qkey = T.quality(promotion_id, sku)
+    if not store.exists(qkey):
+        raise UpstreamMissing(f"quality_scores[{promotion_id}|{sku}] has not been materialized")
+    metrics: dict[str, list[dict]] = {}
+    for q in store.read_table(qkey).to_pylist():
+        metrics.setdefault(q["image_key"], []).append(q)
+
+    def item(gen, metric_rows):
+        return {
+            "image_key": gen["image_key"], "metrics": metric_rows, "attempt": gen["attempt"],
+            "generated": gen["backend"] != "studio", "promotion": promotion_id, "sku": sku, "role": gen["role"],
+            "platform": gen["platform"], "slot": gen["slot"],
+        }
+
+    graded = grade_set([item(g, metrics.get(k, [])) for k, g in generated.items()], gcfg)
+    attempts: list[dict] = []
+    final: dict[str, tuple] = {}
+    new_generated, new_quality = [], []
+    for g in graded.images:
+        gen = generated[g.image_key]
+        while g.action == "regenerate":
+            attempts.append({**g.row(), "superseded": True, **_file_fields(gen)})
+            attempt = g.attempt + 1
+            base = next((p for p in renderer.prompts.get(sku, []) if p["role"] == gen["role"]), None)
+            if base is None:
+                break
+            prompt_row = adjust_prompt({**base, "attempt": g.attempt}, g.raw.failed_metrics, attempt)
+            if log:
+                log(f"{promotion_id}|{sku} {gen['role']}/{gen['platform']}: grade C ({', '.join(g.raw.failed_metrics)}), attempt {attempt}")
+            rendered = renderer.render(sku, prompt_rows=[prompt_row], attempt=attempt, platforms=[gen["platform"]])
+            rows = store_rendered(store, promotion_id, sku, rendered, {prompt_row["role"]: prompt_row})
+            gen = rows[0]
+            _, results = score_generated_row(
+                store, gen, promotion=pc.promotion, category=pc.categories.get(sku),
+                backdrop_kind=pc.backdrops.get(gen["template_id"]), quality_config=qcfg,
+            )
+            q = quality_rows(results, promotion=promotion_id, sku=sku, role=gen["role"], platform=gen["platform"],
+                             slot=gen["slot"], attempt=gen["attempt"], image_key=gen["image_key"])
+            new_generated.append(gen)
+            new_quality.extend(q)
+            g = grade_set([item(gen, q)], gcfg).images[0]
+        final[(gen["role"], gen["platform"])] = (g, gen)
+
+    queue = grading.review_queue()
+    rows = []
+    for (role, platform), (g, gen) in sorted(final.items()):
+        decision = None
+        if g.final.grade == "B":
+            queue.enqueue({
+                "promotion": promotion_id, "sku": sku, "role": role, "platform": platform, "attempt": g.attempt,
+                "image_key": g.image_key, "sha256": gen["sha256"], "reasons": list(g.final.reasons),
+            })
+            decision = queue.decision_for(g.image_key, gen["sha256"])
+        publishable = g.final.grade == "A" or (g.final.grade == "B" and decision == "approve")
+        row = {**g.row(), **_file_fields(gen), "decision": decision, "publishable": publishable, "superseded": False}
+        rows.append(row)
+        attempts.append(row)
+    if new_generated:  # regenerated attempts join the SKU's generated and quality tables (lineage)
+        from skucore.quality import quality_table
+
+        all_gen = list(generated.values()) + new_generated
+        store.write_table(T.generated(promotion_id, sku), pa.Table.from_pylist(all_gen, schema=GENERATED_SCHEMA))
+        old_q = store.read_table(qkey).to_pylist()
+        store.write_table(qkey, quality_table(old_q + new_quality))
+    return rows, attempts
+
+
+def _file_fields(gen: dict) -> dict:
+    return {k: gen[k] for k in ("sha256", "format", "width", "height", "backend")}
+
+
+@dg.asset(
+    partitions_def=promotion_sku_partitions,
+    deps=["quality_scores"],
+    group_name="quality",
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    output_required=False,
+    description="A (publish), B (a person reviews) or C (regenerate) per image, with every attempt in the lineage.",
+)
+def graded_sets(
+    context: dg.AssetExecutionContext,
+    store: StudioStore,
+    promotions: PromotionLibrary,
+    grading: GradingSettings,
+    gpu_pool: GpuPoolResource,
+    scene_generator: SceneGeneratorResource,
+):
+    keys = [str(k) for k in context.partition_keys]
+    contexts = _promotion_contexts(store, promotions, keys)
+    renderers = renderers_by_promotion(context, store, promotions, gpu_pool, scene_generator, keys)
+    schema = graded_schema()
+
+    def work(key: str) -> dict:
+        promotion_id, sku = split_key(key)
+        renderer = renderers[promotion_id]
+        if isinstance(renderer, Exception):
+            raise renderer
+        rows, attempts = grade_sku(store, promotion_id, sku, renderer=renderer, grading=grading,
+                                   pc=contexts[promotion_id], log=context.log.info)
+        store.write_table(T.graded(promotion_id, sku), pa.Table.from_pylist(rows, schema=schema))
+        store.write_table(T.attempts(promotion_id, sku), pa.Table.from_pylist(attempts, schema=schema))
+        counts = {g: sum(1 for r in rows if r["grade"] == g) for g in "ABC"}
+        return {
+            "A": counts["A"], "B": counts["B"], "C": counts["C"],
+            "regenerations": sum(1 for a in attempts if a["superseded"]),
+            "publishable": sum(1 for r in rows if r["publishable"]),
+            "pending_review": sum(1 for r in rows if r["grade"] == "B" and r["decision"] is None),
+            "grades": dg.MetadataValue.md(
+                "| role | platform | grade | score | attempt | reasons |\n|---|---|---|---|---|---|\n"
+                + "".join(
+                    f"| {r['role']} | {r['platform']} | {r['grade']} | {r['score']:.2f} | {r['attempt']} | {', '.join(r['reasons'] or [])[:120]} |\n"
+                    for r in rows
+                )
+            ),
+        }
+
+    yield from materialize_each(context, work, keys=keys)
+
+
+@dg.asset_check(
+    asset=graded_sets,
+    blocking=True,
+    partitions_def=promotion_sku_partitions,
+    description="Publishing gate: every image graded, no A that failed a hard rule, no C left unresolved.",
+)
+def graded_sets_gate(context: dg.AssetCheckExecutionContext, store: StudioStore, grading: GradingSettings) -> dg.AssetCheckResult:
+    gcfg = grading.grading_config()
+    problems, counts, seen = [], {"A": 0, "B": 0, "C": 0}, 0
+    for key in context.partition_keys:
+        promotion_id, sku = split_key(str(key))
+        gkey = T.graded(promotion_id, sku)
+        if not store.exists(gkey):
+            continue  # this key failed upstream; its failure is already reported there
+        seen += 1
+        for r in store.read_table(gkey).to_pylist():
+            counts[r["grade"]] = counts.get(r["grade"], 0) + 1
+            if r["grade"] not in ("A", "B", "C"):
+                problems.append(f"{key} {r['role']}/{r['platform']}: no grade")
+            if r["grade"] == "A" and set(r["failed_metrics"] or []) & set(gcfg.never_a):
+                problems.append(f"{key} {r['role']}/{r['platform']}: A despite failing {r['failed_metrics']}")
+            if r["grade"] == "C":
+                problems.append(f"{key} {r['role']}/{r['platform']}: C left after regeneration")
+            if r["publishable"] and r["grade"] not in ("A", "B"):
+                problems.append(f"{key} {r['role']}/{r['platform']}: publishable with grade {r['grade']}")
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={"partitions_checked": seen, **counts, "problems": dg.MetadataValue.json(problems[:50])},
+        description="; ".join(problems[:5]) if problems else f"{seen} partitions graded consistently",
+    )

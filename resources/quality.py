@@ -1,0 +1,43 @@
+"""Quality thresholds, grading weights and the review queue: configuration, chosen per environment."""
+import os
+
+import dagster as dg
+from pydantic import Field
+
+from resources.storage import default_home
+
+
+class GradingSettings(dg.ConfigurableResource):
+    """Thresholds and weights for `quality_scores` and `graded_sets` (defaults in skucore.quality/grading)."""
+
+    a_threshold: float = 0.9
+    b_threshold: float = 0.6
+    max_attempts: int = Field(default=3, description="attempts per image, the first render included")
+    weights: dict[str, float] = Field(default_factory=dict, description="per-metric weights overriding the defaults")
+    excluded_metrics: list[str] = Field(default_factory=list, description="metrics not computed, reported as excluded")
+    near_duplicate_bits: int = 4
+    review_db: str = Field(
+        default_factory=lambda: os.path.join(default_home(), "review", "queue.sqlite"),
+        description="SQLite file of the review queue (B images awaiting a person)",
+    )
+
+    def quality_config(self):
+        from skucore.quality import QualityConfig
+
+        return QualityConfig(exclude=frozenset(self.excluded_metrics))
+
+    def grading_config(self):
+        from skucore.grading import DEFAULT_WEIGHTS, GradingConfig
+
+        return GradingConfig(
+            weights={**DEFAULT_WEIGHTS, **self.weights},
+            a_threshold=self.a_threshold,
+            b_threshold=self.b_threshold,
+            max_attempts=self.max_attempts,
+        )
+
+    def review_queue(self):
+        from skucore.review import ReviewQueue
+
+        os.makedirs(os.path.dirname(os.path.abspath(self.review_db)), exist_ok=True)
+        return ReviewQueue(self.review_db)
