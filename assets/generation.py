@@ -6,12 +6,9 @@ import dagster as dg
 import pyarrow as pa
 
 from assets import _tables as T
-from assets._per_partition import UpstreamMissing, materialize_each, split_key
+from assets._per_partition import UpstreamMissing, split_key
 from assets._thumbs import thumbnail_md
 from assets.cutouts import catalog_rows_by_sku, load_cutout
-from orchestration.partitions import from_promotion, from_sku, promotion_sku_partitions
-from resources.gpu import GpuPoolResource, SceneGeneratorResource
-from resources.promotions import PromotionLibrary
 from resources.storage import StudioStore
 
 GENERATED_SCHEMA = pa.schema(
@@ -143,49 +140,20 @@ def renderers_by_promotion(context, store, promotions, gpu_pool, scene_generator
     return out
 
 
-@dg.asset(
-    partitions_def=promotion_sku_partitions,
-    ins={
-        "prompt_table": dg.AssetIn(partition_mapping=from_promotion, dagster_type=dg.Nothing),
-        "product_cutouts": dg.AssetIn(partition_mapping=from_sku, dagster_type=dg.Nothing),
-    },
-    group_name="imaging",
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    output_required=False,
-    description="Each SKU's scenes for every platform of the promotion (studio on the CPU, Z-Image on GPUs).",
-)
-def generated_images(
-    context: dg.AssetExecutionContext,
-    store: StudioStore,
-    promotions: PromotionLibrary,
-    gpu_pool: GpuPoolResource,
-    scene_generator: SceneGeneratorResource,
-):
-    keys = [str(k) for k in context.partition_keys]
-    renderers = renderers_by_promotion(context, store, promotions, gpu_pool, scene_generator, keys)
-    if scene_generator.enabled:
-        context.log.info(f"scene generator {scene_generator.backend}; devices: {json.dumps(gpu_pool.describe(), default=str)}")
-    else:
-        context.log.info("scene generator: none configured; generated-scene templates use the studio backend on the CPU")
-
-    def work(key: str) -> dict:
-        promotion_id, sku = split_key(key)
-        renderer = renderers[promotion_id]
-        if isinstance(renderer, Exception):
-            raise renderer
-        rendered = renderer.render(sku, partition_key=key)
-        rows = store_rendered(store, promotion_id, sku, rendered, {r["role"]: r for r in renderer.prompts.get(sku, [])})
-        store.write_table(T.generated(promotion_id, sku), pa.Table.from_pylist(rows, schema=GENERATED_SCHEMA))
-        backends = sorted({r["backend"] for r in rows})
-        return {
-            "images": len(rows),
-            "backends": dg.MetadataValue.json(backends),
-            "bytes": sum(r["bytes"] for r in rows),
-            "min_fidelity_psnr": min((json.loads(r["fidelity"]).get("psnr") or 0.0) for r in rows) if rows else 0.0,
-            "preview": dg.MetadataValue.md(
-                thumbnail_md([(f"{r['role']}/{r['platform']}", store.get_bytes(r["image_key"])) for r in rows if r["platform"] == rows[0]["platform"] or r["slot"] == "main"][:6])
-            ),
-            "folder": dg.MetadataValue.path(store.uri(rows[0]["image_key"]).rsplit("/", 1)[0]) if rows else "",
-        }
-
-    yield from materialize_each(context, work, keys=keys)
+def generate_stage(store: StudioStore, renderer: "SkuRenderer", promotion_id: str, sku: str, key: str) -> dict:
+    """generated_images for one key: render every scene x platform, store images and the table."""
+    rendered = renderer.render(sku, partition_key=key)
+    rows = store_rendered(store, promotion_id, sku, rendered, {r["role"]: r for r in renderer.prompts.get(sku, [])})
+    store.write_table(T.generated(promotion_id, sku), pa.Table.from_pylist(rows, schema=GENERATED_SCHEMA))
+    fallbacks = sorted({json.loads(r["lineage"]).get("fallback") or "" for r in rows} - {""})
+    main_rows = [r for r in rows if r["slot"] == "main"][:1] + [r for r in rows if r["slot"] != "main"][:5]
+    return {
+        "images": len(rows),
+        "backends": dg.MetadataValue.json(sorted({r["backend"] for r in rows})),
+        "fallbacks": dg.MetadataValue.json(fallbacks),
+        "bytes": sum(r["bytes"] for r in rows),
+        "preview": dg.MetadataValue.md(
+            thumbnail_md([(f"{r['role']}/{r['platform']}", store.get_bytes(r["image_key"])) for r in main_rows])
+        ),
+        "folder": dg.MetadataValue.path(store.uri(rows[0]["image_key"]).rsplit("/", 1)[0]) if rows else "",
+    }

@@ -6,8 +6,8 @@ import dagster as dg
 import pyarrow as pa
 
 from assets import _tables as T
-from assets._per_partition import UpstreamMissing, materialize_each, split_key
-from orchestration.partitions import SKUS, from_promotion, promotion_sku_partitions, promotions_partitions
+from assets._per_partition import UpstreamMissing
+from orchestration.partitions import SKUS, from_promotion, promotions_partitions
 from resources.cdn import CdnResource
 from resources.storage import StudioStore
 
@@ -31,59 +31,43 @@ PUBLISHED_SCHEMA = pa.schema(
 )
 
 
-@dg.asset(
-    partitions_def=promotion_sku_partitions,
-    deps=["graded_sets"],
-    group_name="publish",
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    output_required=False,
-    description="Each SKU's A and approved B images on the CDN under content-addressed keys.",
-)
-def cdn_publish(context: dg.AssetExecutionContext, store: StudioStore, cdn: CdnResource):
+def publish_stage(store: StudioStore, target, promotion_id: str, sku: str) -> dict:
+    """cdn_publish for one key: the A's and approved B's, under content-addressed keys; unchanged ones skip."""
     from skucore.cdn import publish_images
 
-    target = cdn.target()
-
-    def work(key: str) -> dict:
-        promotion_id, sku = split_key(key)
-        gkey = T.graded(promotion_id, sku)
-        if not store.exists(gkey):
-            raise UpstreamMissing(f"graded_sets[{key}] has not been materialized")
-        graded = store.read_table(gkey).to_pylist()
-        images = [
-            {
-                "role": r["role"], "platform": r["platform"], "data": store.get_bytes(r["image_key"]),
-                "format": r["format"], "width": r["width"], "height": r["height"], "grade": r["grade"],
-                "approved": r["decision"] == "approve", "sha256": r["sha256"],
-            }
-            for r in graded
-            if r["publishable"]
-        ]
-        result = publish_images(target, promotion_id, sku, images)
-        rows = [
-            {f: getattr(row, f) for f in PUBLISHED_SCHEMA.names}
-            for row in result.rows
-        ]
-        store.write_table(T.published(promotion_id, sku), pa.Table.from_pylist(rows, schema=PUBLISHED_SCHEMA))
-        held = [r for r in graded if not r["publishable"]]
-        return {
-            "published": len(rows),
-            "uploaded": result.uploaded,
-            "unchanged": result.unchanged,
-            "held_back": len(held),
-            "held_back_reasons": dg.MetadataValue.json(
-                [f"{r['role']}/{r['platform']}: grade {r['grade']}" + (f", decision {r['decision']}" if r["decision"] else "") for r in held][:50]
-            ),
-            "skipped": dg.MetadataValue.json([f"{s.role}/{s.platform}: {s.reason}" for s in result.skipped][:50]),
-            "urls": dg.MetadataValue.json([r["url"] for r in rows][:30]),
+    gkey = T.graded(promotion_id, sku)
+    if not store.exists(gkey):
+        raise UpstreamMissing(f"graded_sets[{promotion_id}|{sku}] has not been materialized")
+    graded = store.read_table(gkey).to_pylist()
+    images = [
+        {
+            "role": r["role"], "platform": r["platform"], "data": store.get_bytes(r["image_key"]),
+            "format": r["format"], "width": r["width"], "height": r["height"], "grade": r["grade"],
+            "approved": r["decision"] == "approve", "sha256": r["sha256"],
         }
-
-    yield from materialize_each(context, work)
+        for r in graded
+        if r["publishable"]
+    ]
+    result = publish_images(target, promotion_id, sku, images)
+    rows = [{f: getattr(row, f) for f in PUBLISHED_SCHEMA.names} for row in result.rows]
+    store.write_table(T.published(promotion_id, sku), pa.Table.from_pylist(rows, schema=PUBLISHED_SCHEMA))
+    held = [r for r in graded if not r["publishable"]]
+    return {
+        "published": len(rows),
+        "uploaded": result.uploaded,
+        "unchanged": result.unchanged,
+        "held_back": len(held),
+        "held_back_reasons": dg.MetadataValue.json(
+            [f"{r['role']}/{r['platform']}: grade {r['grade']}" + (f", decision {r['decision']}" if r["decision"] else "") for r in held][:50]
+        ),
+        "skipped": dg.MetadataValue.json([f"{s.role}/{s.platform}: {s.reason}" for s in result.skipped][:50]),
+        "urls": dg.MetadataValue.json([r["url"] for r in rows][:30]),
+    }
 
 
 @dg.asset(
     partitions_def=promotions_partitions,
-    ins={"cdn_publish": dg.AssetIn(partition_mapping=from_promotion, dagster_type=dg.Nothing)},
+    deps=[dg.AssetDep("cdn_publish", partition_mapping=from_promotion)],
     group_name="publish",
     description="The promotion's manifest (sku, platform, scene, URL, sha256, size, grade) for the CMS.",
 )

@@ -7,10 +7,8 @@ import dagster as dg
 import pyarrow as pa
 
 from assets import _tables as T
-from assets._per_partition import UpstreamMissing, materialize_each, split_key
-from assets.generation import GENERATED_SCHEMA, renderers_by_promotion, store_rendered
-from orchestration.partitions import promotion_sku_partitions
-from resources.gpu import GpuPoolResource, SceneGeneratorResource
+from assets._per_partition import UpstreamMissing, split_key
+from assets.generation import GENERATED_SCHEMA, store_rendered
 from resources.promotions import PromotionLibrary
 from resources.quality import GradingSettings
 from resources.storage import StudioStore
@@ -70,58 +68,43 @@ def _promotion_contexts(store, promotions, keys):
     return out
 
 
-@dg.asset(
-    partitions_def=promotion_sku_partitions,
-    deps=["generated_images"],
-    group_name="quality",
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    output_required=False,
-    description="Every image and platform export measured: each metric with its value, threshold and pass/fail.",
-)
-def quality_scores(context: dg.AssetExecutionContext, store: StudioStore, promotions: PromotionLibrary, grading: GradingSettings):
+def quality_stage(store: StudioStore, pc: "_PromotionContext", grading: GradingSettings, promotion_id: str, sku: str) -> dict:
+    """quality_scores for one key: every metric of every image, and near duplicates across the promotion."""
     from skucore.quality import near_duplicate_results, perceptual_hash, quality_rows, quality_table
 
-    keys = [str(k) for k in context.partition_keys]
-    contexts = _promotion_contexts(store, promotions, keys)
     qcfg = grading.quality_config()
-
-    def work(key: str) -> dict:
-        promotion_id, sku = split_key(key)
-        pc = contexts[promotion_id]
-        rows, own_hashes = [], {}
-        for gen in _read_generated(store, promotion_id, sku):
-            data, results = score_generated_row(
-                store, gen, promotion=pc.promotion, category=pc.categories.get(sku),
-                backdrop_kind=pc.backdrops.get(gen["template_id"]), quality_config=qcfg,
-            )
-            own_hashes[(sku, gen["image_key"])] = perceptual_hash(data)
-            rows.append((gen, results))
-        # Near duplicates against the other SKUs of the promotion (their hashes as stored so far).
-        others = {k: v for k, v in pc.hashes.items() if k[0] != sku}
-        dup = near_duplicate_results({**others, **own_hashes}, max_bits=grading.near_duplicate_bits)
-        out = []
-        for gen, results in rows:
-            results = [*results, dup[(sku, gen["image_key"])]]
-            out.extend(
-                quality_rows(results, promotion=promotion_id, sku=sku, role=gen["role"], platform=gen["platform"],
-                             slot=gen["slot"], attempt=gen["attempt"], image_key=gen["image_key"])
-            )
-        store.write_table(T.quality(promotion_id, sku), quality_table(out))
-        store.write_table(
-            T.hashes(promotion_id, sku),
-            pa.Table.from_pylist([{"sku": s, "image_key": k, "hash": h} for (s, k), h in own_hashes.items()], schema=HASHES_SCHEMA),
+    rows, own_hashes = [], {}
+    for gen in _read_generated(store, promotion_id, sku):
+        data, results = score_generated_row(
+            store, gen, promotion=pc.promotion, category=pc.categories.get(sku),
+            backdrop_kind=pc.backdrops.get(gen["template_id"]), quality_config=qcfg,
         )
-        pc.hashes = {**{k: v for k, v in pc.hashes.items() if k[0] != sku}, **own_hashes}
-        failed = sorted({r["metric"] for r in out if r["status"] in ("fail", "error")})
-        return {
-            "images": len(rows),
-            "metrics": len(out),
-            "failed_metric_rows": sum(1 for r in out if r["status"] in ("fail", "error")),
-            "failed_metrics": dg.MetadataValue.json(failed),
-            "excluded_metric_rows": sum(1 for r in out if r["status"] == "excluded"),
-        }
-
-    yield from materialize_each(context, work, keys=keys)
+        own_hashes[(sku, gen["image_key"])] = perceptual_hash(data)
+        rows.append((gen, results))
+    # Near duplicates against the other SKUs of the promotion (their hashes as stored so far).
+    others = {k: v for k, v in pc.hashes.items() if k[0] != sku}
+    dup = near_duplicate_results({**others, **own_hashes}, max_bits=grading.near_duplicate_bits)
+    out = []
+    for gen, results in rows:
+        results = [*results, dup[(sku, gen["image_key"])]]
+        out.extend(
+            quality_rows(results, promotion=promotion_id, sku=sku, role=gen["role"], platform=gen["platform"],
+                         slot=gen["slot"], attempt=gen["attempt"], image_key=gen["image_key"])
+        )
+    store.write_table(T.quality(promotion_id, sku), quality_table(out))
+    store.write_table(
+        T.hashes(promotion_id, sku),
+        pa.Table.from_pylist([{"sku": s, "image_key": k, "hash": h} for (s, k), h in own_hashes.items()], schema=HASHES_SCHEMA),
+    )
+    pc.hashes = {**others, **own_hashes}
+    bad = [r for r in out if r["status"] in ("fail", "error")]
+    return {
+        "images": len(rows),
+        "metrics": len(out),
+        "failed_metric_rows": len(bad),
+        "failed_metrics": dg.MetadataValue.json(sorted({f"{r['metric']}:{r['status']}" for r in bad})),
+        "excluded_metric_rows": sum(1 for r in out if r["status"] == "excluded"),
+    }
 
 
 def graded_schema() -> pa.Schema:
@@ -224,81 +207,41 @@ def _file_fields(gen: dict) -> dict:
     return {k: gen[k] for k in ("sha256", "format", "width", "height", "backend")}
 
 
-@dg.asset(
-    partitions_def=promotion_sku_partitions,
-    deps=["quality_scores"],
-    group_name="quality",
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    output_required=False,
-    description="A (publish), B (a person reviews) or C (regenerate) per image, with every attempt in the lineage.",
-)
-def graded_sets(
-    context: dg.AssetExecutionContext,
-    store: StudioStore,
-    promotions: PromotionLibrary,
-    grading: GradingSettings,
-    gpu_pool: GpuPoolResource,
-    scene_generator: SceneGeneratorResource,
-):
-    keys = [str(k) for k in context.partition_keys]
-    contexts = _promotion_contexts(store, promotions, keys)
-    renderers = renderers_by_promotion(context, store, promotions, gpu_pool, scene_generator, keys)
+def graded_stage(store: StudioStore, renderer, pc: "_PromotionContext", grading: GradingSettings,
+                 promotion_id: str, sku: str, log=None) -> dict:
+    """graded_sets for one key: grades, regenerations, review queue; then the publishing gate on the result."""
+    rows, attempts = grade_sku(store, promotion_id, sku, renderer=renderer, grading=grading, pc=pc, log=log)
     schema = graded_schema()
-
-    def work(key: str) -> dict:
-        promotion_id, sku = split_key(key)
-        renderer = renderers[promotion_id]
-        if isinstance(renderer, Exception):
-            raise renderer
-        rows, attempts = grade_sku(store, promotion_id, sku, renderer=renderer, grading=grading,
-                                   pc=contexts[promotion_id], log=context.log.info)
-        store.write_table(T.graded(promotion_id, sku), pa.Table.from_pylist(rows, schema=schema))
-        store.write_table(T.attempts(promotion_id, sku), pa.Table.from_pylist(attempts, schema=schema))
-        counts = {g: sum(1 for r in rows if r["grade"] == g) for g in "ABC"}
-        return {
-            "A": counts["A"], "B": counts["B"], "C": counts["C"],
-            "regenerations": sum(1 for a in attempts if a["superseded"]),
-            "publishable": sum(1 for r in rows if r["publishable"]),
-            "pending_review": sum(1 for r in rows if r["grade"] == "B" and r["decision"] is None),
-            "grades": dg.MetadataValue.md(
-                "| role | platform | grade | score | attempt | reasons |\n|---|---|---|---|---|---|\n"
-                + "".join(
-                    f"| {r['role']} | {r['platform']} | {r['grade']} | {r['score']:.2f} | {r['attempt']} | {', '.join(r['reasons'] or [])[:120]} |\n"
-                    for r in rows
-                )
-            ),
-        }
-
-    yield from materialize_each(context, work, keys=keys)
+    store.write_table(T.graded(promotion_id, sku), pa.Table.from_pylist(rows, schema=schema))
+    store.write_table(T.attempts(promotion_id, sku), pa.Table.from_pylist(attempts, schema=schema))
+    counts = {g: sum(1 for r in rows if r["grade"] == g) for g in "ABC"}
+    return {
+        "A": counts["A"], "B": counts["B"], "C": counts["C"],
+        "regenerations": sum(1 for a in attempts if a["superseded"]),
+        "publishable": sum(1 for r in rows if r["publishable"]),
+        "pending_review": sum(1 for r in rows if r["grade"] == "B" and r["decision"] is None),
+        "grades": dg.MetadataValue.md(
+            "| role | platform | grade | score | attempt | reasons |\n|---|---|---|---|---|---|\n"
+            + "".join(
+                f"| {r['role']} | {r['platform']} | {r['grade']} | {r['score']:.2f} | {r['attempt']} | {', '.join(r['reasons'] or [])[:120]} |\n"
+                for r in rows
+            )
+        ),
+    }
 
 
-@dg.asset_check(
-    asset=graded_sets,
-    blocking=True,
-    partitions_def=promotion_sku_partitions,
-    description="Publishing gate: every image graded, no A that failed a hard rule, no C left unresolved.",
-)
-def graded_sets_gate(context: dg.AssetCheckExecutionContext, store: StudioStore, grading: GradingSettings) -> dg.AssetCheckResult:
-    gcfg = grading.grading_config()
-    problems, counts, seen = [], {"A": 0, "B": 0, "C": 0}, 0
-    for key in context.partition_keys:
-        promotion_id, sku = split_key(str(key))
-        gkey = T.graded(promotion_id, sku)
-        if not store.exists(gkey):
-            continue  # this key failed upstream; its failure is already reported there
-        seen += 1
-        for r in store.read_table(gkey).to_pylist():
-            counts[r["grade"]] = counts.get(r["grade"], 0) + 1
-            if r["grade"] not in ("A", "B", "C"):
-                problems.append(f"{key} {r['role']}/{r['platform']}: no grade")
-            if r["grade"] == "A" and set(r["failed_metrics"] or []) & set(gcfg.never_a):
-                problems.append(f"{key} {r['role']}/{r['platform']}: A despite failing {r['failed_metrics']}")
-            if r["grade"] == "C":
-                problems.append(f"{key} {r['role']}/{r['platform']}: C left after regeneration")
-            if r["publishable"] and r["grade"] not in ("A", "B"):
-                problems.append(f"{key} {r['role']}/{r['platform']}: publishable with grade {r['grade']}")
-    return dg.AssetCheckResult(
-        passed=not problems,
-        metadata={"partitions_checked": seen, **counts, "problems": dg.MetadataValue.json(problems[:50])},
-        description="; ".join(problems[:5]) if problems else f"{seen} partitions graded consistently",
-    )
+def publish_gate_problems(rows: list[dict], never_a) -> list[str]:
+    """Why a SKU's graded set may not be published ([] = it may): every image graded, no A that failed a hard
+    rule, no C left unresolved, nothing publishable that is not A or approved B."""
+    problems = []
+    for r in rows:
+        where = f"{r['role']}/{r['platform']}"
+        if r["grade"] not in ("A", "B", "C"):
+            problems.append(f"{where}: no grade")
+        if r["grade"] == "A" and set(r["failed_metrics"] or []) & set(never_a):
+            problems.append(f"{where}: A despite failing {sorted(set(r['failed_metrics']) & set(never_a))}")
+        if r["grade"] == "C":
+            problems.append(f"{where}: C left after regeneration")
+        if r["publishable"] and not (r["grade"] == "A" or (r["grade"] == "B" and r["decision"] == "approve")):
+            problems.append(f"{where}: publishable with grade {r['grade']} and decision {r['decision']}")
+    return problems

@@ -12,10 +12,9 @@ with warnings.catch_warnings():  # per-partition asset checks are a 1.13 preview
     warnings.simplefilter("ignore", dg.BetaWarning)
     from assets import catalog as catalog_assets
     from assets import cutouts as cutout_assets
-    from assets import generation as generation_assets
+    from assets import pipeline as pipeline_assets
     from assets import prompts as prompt_assets
     from assets import publish as publish_assets
-    from assets import quality as quality_assets
 
 from orchestration.jobs import ALL_JOBS
 from orchestration.resources import resources_for_environment
@@ -27,13 +26,10 @@ defs = dg.Definitions(
         catalog_assets.catalog_partitions,
         prompt_assets.prompt_table,
         cutout_assets.product_cutouts,
-        generation_assets.generated_images,
-        quality_assets.quality_scores,
-        quality_assets.graded_sets,
-        publish_assets.cdn_publish,
+        pipeline_assets.promotion_sku_stages,
         publish_assets.cdn_manifest,
     ],
-    asset_checks=[catalog_assets.catalog_gate, prompt_assets.prompt_gate, quality_assets.graded_sets_gate],
+    asset_checks=[catalog_assets.catalog_gate, prompt_assets.prompt_gate],
     jobs=ALL_JOBS,
     schedules=[nightly_catalog_sync],
     resources=resources_for_environment(),

@@ -64,11 +64,14 @@ def cut_out(
     min_border_white: float = 0.10,
     max_side_for_analysis: int = 600,
     bg_tolerance: int = 6,
+    core_max_gradient: float = 1.0,
     shadow_max_chroma: int = 12,
     shadow_min_lightness: int = 90,
     shadow_max_gradient: float = 4.0,
     shadow_edge_guard: int = 1,
     shadow_max_depth: float = 0.10,
+    shadow_min_contact: float = 0.25,
+    hole_max_wall: float = 0.08,
     hole_min_fraction: float = 2e-4,
     hole_ring_contrast: float = 15.0,
     min_speck_fraction: float = 5e-5,
@@ -135,7 +138,8 @@ def cut_out(
     kg = 2 * shadow_edge_guard + 1
     grad = cv2.dilate(cv2.magnitude(gx, gy), np.ones((kg, kg), np.uint8))
 
-    core = d <= bg_tolerance
+    # the backdrop is flat: a near-white pixel with texture around it (fabric grain) is not backdrop core
+    core = (d <= bg_tolerance) & (grad <= core_max_gradient)
     shadowish = (~core) & (chroma <= shadow_max_chroma) & (gray >= shadow_min_lightness) & \
         (grad <= shadow_max_gradient) & (gray.astype(np.float32) < float(np.mean(bq)))
     cand = (core | shadowish).astype(np.uint8)
@@ -148,10 +152,11 @@ def cut_out(
     bg = lut[labels]
     if not bg.any():
         raise CutoutRejected("product_fills_frame", "no backdrop region connected to the frame border")
+    bg = _accept_shadows(bg, core, shadow_min_contact)
     bg = _limit_shadow_depth(bg, core, int(round(shadow_max_depth * max(sw, sh))))
 
     # enclosed holes that show the backdrop (handle loops)
-    encl = (core & ~bg).astype(np.uint8)
+    encl = ((cand > 0) & ~bg).astype(np.uint8)
     n_h, hl, stats, _ = cv2.connectedComponentsWithStats(encl, connectivity=8)
     n_holes = 0
     if n_h > 1:
@@ -163,13 +168,18 @@ def cut_out(
             hl2 = lut_h[hl]
             flat = np.bincount(hl2.ravel(), weights=(d <= 2).ravel(), minlength=big.size + 1)
             area = np.bincount(hl2.ravel(), minlength=big.size + 1).astype(np.float64)
-            ring_lab = cv2.dilate(hl2.astype(np.float32), np.ones((5, 5), np.uint8)).astype(np.int32)
+            ring_lab = cv2.dilate(hl2.astype(np.float32), np.ones((9, 9), np.uint8)).astype(np.int32)
             ring = (ring_lab > 0) & (hl2 == 0) & ~bg
-            rsum = np.bincount(ring_lab[ring], weights=d[ring].astype(np.float64), minlength=big.size + 1)
+            rsum = np.bincount(ring_lab[ring], weights=(d[ring] >= hole_ring_contrast), minlength=big.size + 1)
             rcnt = np.bincount(ring_lab[ring], minlength=big.size + 1).astype(np.float64)
+            # the product wall between the hole and the outside backdrop: thin for a handle or a strap
+            wall = cv2.distanceTransform((~bg).astype(np.uint8), cv2.DIST_L2, 3)
+            wmin = np.full(big.size + 1, np.inf)
+            np.minimum.at(wmin, ring_lab[ring], wall[ring])
             ok = np.zeros(big.size + 1, bool)
             with np.errstate(invalid="ignore", divide="ignore"):
-                ok[1:] = (flat[1:] / area[1:] >= 0.7) & (rsum[1:] / np.maximum(rcnt[1:], 1) >= hole_ring_contrast)
+                ok[1:] = (flat[1:] / area[1:] >= 0.7) & (rsum[1:] / np.maximum(rcnt[1:], 1) >= 0.1) \
+                    & (wmin[1:] <= hole_max_wall * max(sw, sh))
             if ok[1:].any():
                 n_holes = int(ok[1:].sum())
                 bg |= ok[hl2]
@@ -289,6 +299,30 @@ def cut_out(
 
 
 # ---------------------------------------------------------------------------------------------------------------
+
+
+def _accept_shadows(bg: np.ndarray, core: np.ndarray, min_contact: float) -> np.ndarray:
+    """Keep a shadow-like region as background only if it fades into the plain backdrop along a good part of its
+    outline (a floor shadow's outer edge is a smooth transition into the backdrop). A smooth patch of a near-white
+    product reached through a gap in its outline touches the backdrop only at that gap: it stays product. When a
+    real shadow and such a patch are joined, both stay product: shadow left in is the lesser error."""
+    core_bg = (bg & core).astype(np.uint8)
+    ext = (bg & ~core).astype(np.uint8)
+    if not ext.any():
+        return bg
+    n, lab = cv2.connectedComponents(ext, connectivity=4)
+    k3 = np.ones((3, 3), np.uint8)
+    perim = (ext > 0) & (cv2.erode(ext, k3) == 0)
+    touch = perim & (cv2.dilate(core_bg, k3) > 0)
+    # touching the frame border counts as fading out (a shadow cut by the frame)
+    edge = np.zeros_like(perim)
+    edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = True
+    touch |= perim & edge
+    pc = np.bincount(lab[perim], minlength=n).astype(np.float64)
+    tc = np.bincount(lab[touch], minlength=n).astype(np.float64)
+    ok = tc >= min_contact * np.maximum(pc, 1)
+    ok[0] = True
+    return bg & ok[lab]
 
 
 def _limit_shadow_depth(bg: np.ndarray, core: np.ndarray, depth: int) -> np.ndarray:

@@ -65,8 +65,9 @@ def product_fidelity(output_rgb: Any, product_box: tuple[int, int, int, int], sc
     n = int(sel.sum())
     result: dict[str, Any] = {"format": fmt, "rescaled": rescaled, "pixels_compared": n, "erode_px": erode}
     if n == 0:
-        result.update(max_abs_diff=None, mean_abs_diff=None, psnr_db=None, changed_fraction=None,
-                      worst_block_mad=None, exact=False, passed=False, criterion="no_opaque_product_pixels")
+        result.update(max_abs_diff=None, mean_abs_diff=None, psnr_db=None, psnr=None, changed_fraction=None,
+                      worst_block_mad=None, exact=False, passed=False, criterion="no_opaque_product_pixels",
+                      reason="the product has no fully opaque pixels to compare")
         return result
     crop = np.ascontiguousarray(out[y0:y1, x0:x1])
     refc = np.ascontiguousarray(ref_a[..., :3])
@@ -92,6 +93,7 @@ def product_fidelity(output_rgb: Any, product_box: tuple[int, int, int, int], sc
         max_abs_diff=max_abs,
         mean_abs_diff=round(l1 / (3.0 * n), 4),
         psnr_db=round(psnr, 3),
+        psnr=round(psnr, 3),  # alias read by skucore.quality and the asset metadata
         changed_fraction=round(changed / n, 6),
         worst_block_mad=round(worst, 3),
         exact=max_abs == 0,
@@ -102,4 +104,7 @@ def product_fidelity(output_rgb: Any, product_box: tuple[int, int, int, int], sc
     else:
         result["passed"] = psnr >= psnr_threshold and worst <= block_mad_limit
         result["criterion"] = f"psnr>={psnr_threshold}dB and worst_block_mad<={block_mad_limit}"
+    if not result["passed"]:
+        result["reason"] = ("product pixels altered" if lossless else
+                            f"psnr {psnr:.2f} dB / worst block mean abs diff {worst:.1f} outside tolerance")
     return result

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 from skucore.exports import ExportTooLarge, export_image
 from skucore.fidelity import product_fidelity
 from skucore.platforms import PlatformPreset, main_needs_pure_white, preset_with_overrides, resolve_preset
-from skucore.studio import Scene, place_product, render_scene, scene_from_generated
+from skucore.studio import Scene, place_product, render_scene, resolve_brand_tokens, scene_from_generated
 from skucore.types import SceneRequest, TextRegion
 from skucore.typography import apply_overlays, overlay_layout
 
@@ -93,11 +93,7 @@ def _promo_price(promotion: Any, price: Any) -> float | None:
 
 def _backdrop(template: Any, brand_kit: Any) -> dict:
     bd = dict(_get(template, "backdrop", {"kind": "white"}) or {"kind": "white"})
-    if bd.get("kind") == "brand" and not any(bd.get(k) for k in ("colour", "color", "colours", "colors")):
-        c = _get(brand_kit, "primary")
-        if c:
-            bd["colour"] = c
-    return bd
+    return resolve_brand_tokens(bd, brand_kit)
 
 
 @dataclass

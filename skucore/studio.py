@@ -17,7 +17,7 @@ of (backdrop, canvas size, seed).
 Generated scenes: `place_product(...)` gives the init canvas, the inpainting mask (white = regenerate) and the
 scaled product; `paste_product(...)` puts the product's own pixels back over whatever a generator returned.
 
-Fill ratio: ``max(box_w / area_w, box_h / area_h)`` of the product's bounding box, see `skucore.platforms`.
+Fill ratio: ``max(box_w / canvas_w, box_h / canvas_h)`` of the product's bounding box, see `skucore.platforms`.
 """
 from __future__ import annotations
 
@@ -80,6 +80,44 @@ def backdrop_colours(backdrop: dict, default: tuple[str, ...]) -> list[tuple[int
     if not vals:
         vals = list(default)
     return [parse_colour(v) for v in vals]
+
+
+BRAND_ROLES = ("primary", "secondary", "accent", "text")
+
+
+def resolve_brand_tokens(backdrop: dict | None, brand_kit: Any = None) -> dict:
+    """A backdrop with brand tokens replaced by colours: "brand.primary" (etc.) in `colours`/`colour`, and the
+    `{kind: brand, colour: primary|secondary|accent, tint: 0..1}` form (tint mixes toward white). `brand_kit` is
+    an object or dict with primary/secondary/accent/text "#RRGGBB"; missing roles use neutral defaults."""
+    defaults = {"primary": "#E1251B", "secondary": "#FFFFFF", "accent": "#FFD100", "text": "#1A1A1A"}
+
+    def kit(role: str) -> str:
+        v = brand_kit.get(role) if isinstance(brand_kit, dict) else getattr(brand_kit, role, None)
+        return v or defaults[role]
+
+    def one(v: Any) -> Any:
+        if isinstance(v, str):
+            name = v[6:] if v.startswith("brand.") else v
+            if name in BRAND_ROLES:
+                return kit(name)
+        return v
+
+    bd = dict(backdrop or {"kind": "white"})
+    for key in ("colours", "colors"):
+        if bd.get(key):
+            bd[key] = [one(c) for c in bd[key]]
+    for key in ("colour", "color"):
+        if bd.get(key):
+            bd[key] = one(bd[key])
+    if bd.get("kind") == "brand":
+        if not any(bd.get(k) for k in ("colour", "color", "colours", "colors")):
+            bd["colour"] = kit("primary")
+        tint = float(bd.pop("tint", 0.0) or 0.0)
+        if tint:
+            key = next(k for k in ("colour", "color", "colours", "colors") if bd.get(k))
+            c = parse_colour(bd[key][0] if isinstance(bd[key], list) else bd[key])
+            bd[key] = "#%02X%02X%02X" % tuple(int(round(v + (255 - v) * tint)) for v in c)
+    return bd
 
 
 def _seed_rng(seed: int, salt: int = 0) -> np.random.Generator:
@@ -159,17 +197,35 @@ def make_backdrop(backdrop: dict | None, canvas_size: tuple[int, int], seed: int
         top, bottom = cols[0], cols[-1]
         v = (np.arange(h, dtype=np.float32) + 0.5) / h
         t = v * v * (3 - 2 * v)  # smoothstep: the "sweep" of a paper backdrop
-        rows = _lerp(top, bottom, t[:, None])[:, 0, :]  # (h, 3)
-        # soft light fall-off to the sides, and a seeded sub-level dither so 8-bit steps do not band
-        u = (np.arange(w, dtype=np.float32) + 0.5) / w - 0.5
-        img = rows[:, None, :] * (1.0 - 0.06 * (u * u * 4))[None, :, None]
-        img += _seed_rng(seed, 1).random((h, w, 1), dtype=np.float32) - 0.5
+        direction = backdrop.get("direction", "vertical")
+        if direction == "vertical":
+            rows = _lerp(top, bottom, t[:, None])[:, 0, :]  # (h, 3)
+            # soft light fall-off to the sides
+            u = (np.arange(w, dtype=np.float32) + 0.5) / w - 0.5
+            img = rows[:, None, :] * (1.0 - 0.06 * (u * u * 4))[None, :, None]
+        elif direction == "horizontal":
+            u = (np.arange(w, dtype=np.float32) + 0.5) / w
+            tu = u * u * (3 - 2 * u)
+            cols_ = _lerp(top, bottom, tu[:, None])[:, 0, :]  # (w, 3)
+            img = np.broadcast_to(cols_[None, :, :], (h, w, 3)).astype(np.float32)
+        elif direction == "radial":
+            yy = ((np.arange(h, dtype=np.float32) + 0.5) / h - 0.45)[:, None]
+            xx = ((np.arange(w, dtype=np.float32) + 0.5) / w - 0.5)[None, :]
+            r = np.clip(np.sqrt(xx * xx + yy * yy) / 0.75, 0, 1)
+            img = _lerp(bottom, top, r * r * (3 - 2 * r))  # centre: the last colour, edges: the first
+        else:
+            raise ValueError(f"gradient direction {direction!r} unknown; valid: vertical, horizontal, radial")
+        # a seeded sub-level dither so 8-bit steps do not band
+        img = img + (_seed_rng(seed, 1).random((h, w, 1), dtype=np.float32) - 0.5)
         return _to_u8(img)
     if kind == "surface":
         surface = backdrop.get("surface", "marble")
         if surface not in SURFACES:
             raise ValueError(f"backdrop surface {surface!r} unknown; valid: {', '.join(SURFACES)}")
         cols = backdrop_colours(backdrop, _DEFAULT_COLOURS[surface])
+        if len(cols) == 1:  # one colour given: the texture's second tone is a darker shade of it
+            k = 0.62 if surface in ("marble", "wood") else 0.85
+            cols = [cols[0], tuple(int(round(c * k)) for c in cols[0])]
         return _surface(surface, tuple(cols), w, h, int(seed)).copy()
     raise ValueError(f"backdrop kind {kind!r} unknown; valid: {', '.join(BACKDROP_KINDS)}")
 
@@ -246,8 +302,9 @@ def _surface(surface: str, cols: tuple, w: int, h: int, seed: int) -> np.ndarray
 def placement_box(product_size: tuple[int, int], canvas_size: tuple[int, int], *, fill: float,
                   margin: float = 0.05, product_area: tuple[int, int, int, int] | None = None,
                   ) -> tuple[int, int, int, int]:
-    """Where the scaled product goes: (x0, y0, x1, y1), centred in `product_area` (default the canvas), scaled so
-    that ``max(w / area_w, h / area_h) == fill``, but never closer than `margin` x canvas side to the area's edges."""
+    """Where the scaled product goes: (x0, y0, x1, y1), exclusive end. Scaled so that its fill ratio of the
+    *canvas* (``max(w / W, h / H)``) is `fill`, but shrunk where needed to stay `margin` x canvas side inside
+    `product_area` (default the canvas; overlays reserve bands outside it); centred in that area."""
     bw, bh = product_size
     cw, ch = canvas_size
     if bw < 1 or bh < 1:
@@ -256,10 +313,9 @@ def placement_box(product_size: tuple[int, int], canvas_size: tuple[int, int], *
         raise ValueError(f"fill={fill} must be in (0, 1]")
     ax0, ay0, ax1, ay1 = product_area if product_area is not None else (0, 0, cw, ch)
     aw, ah = ax1 - ax0, ay1 - ay0
-    mx, my = margin * cw, margin * ch
-    inner_w = max(1.0, aw - 2 * mx) if product_area is None else max(1.0, aw - 2 * mx * (aw / cw))
-    inner_h = max(1.0, ah - 2 * my) if product_area is None else max(1.0, ah - 2 * my * (ah / ch))
-    s = min(fill * min(aw / bw, ah / bh), inner_w / bw, inner_h / bh)
+    inner_w = max(1.0, aw - 2 * margin * cw)
+    inner_h = max(1.0, ah - 2 * margin * ch)
+    s = min(fill * min(cw / bw, ch / bh), inner_w / bw, inner_h / bh)
     w = max(1, min(int(round(bw * s)), int(inner_w)))
     h = max(1, min(int(round(bh * s)), int(inner_h)))
     x0 = ax0 + (aw - w) // 2
@@ -396,8 +452,9 @@ def render_scene(cutout: Any, backdrop: dict | None, canvas_size: tuple[int, int
                  product_area: tuple[int, int, int, int] | None = None) -> Scene:
     """Render a studio scene: backdrop, (shadow), (reflection), then the product's own pixels on top.
 
-    `cutout`: `skucore.types.Cutout`, RGBA PIL image or HxWx4 uint8 array. `fill` is measured against
-    `product_area` (default the whole canvas). Deterministic in all arguments."""
+    `cutout`: `skucore.types.Cutout`, RGBA PIL image or HxWx4 uint8 array. `fill` is the product box's fill
+    ratio of the canvas; `product_area` (default the canvas) bounds and centres it. Deterministic in all
+    arguments."""
     canvas_size = (int(canvas_size[0]), int(canvas_size[1]))
     backdrop = dict(backdrop or {"kind": "white"})
     box, scaled, mask = _place(cutout, canvas_size, fill, margin, product_area)

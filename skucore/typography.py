@@ -275,7 +275,9 @@ def draw_selling_points(image: Image.Image, box: tuple[int, int, int, int], poin
         wrapped.pop()
         total = sum(len(w) for w in wrapped) * line_h + (len(wrapped) - 1) * int(size * 0.25)
     plate = "#FFFFFF"
-    _plate(image, (x0, y0, x1, min(y1, y0 + total + 2 * pad)), plate, radius=max(2, pad), opacity=0.88)
+    widest = max(text_size(font, ln)[0] for lines in wrapped for ln in lines)
+    px1 = min(x1, x0 + 2 * pad + bullet * 3 + widest + 2)
+    _plate(image, (x0, y0, px1, min(y1, y0 + total + 2 * pad)), plate, radius=max(2, pad), opacity=0.88)
     # effective plate colour: white at 88% over what is behind it
     behind = np.asarray(image.crop(box)).reshape(-1, 3).mean(axis=0)
     eff = tuple(int(round(0.88 * 255 + 0.12 * v)) for v in behind)
