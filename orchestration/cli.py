@@ -15,6 +15,7 @@ def _cmd_demo(args) -> int:
     failed = [s for s in summary["stages"] if not s.success]
     print(f"\nOutputs under {summary['home']}")
     print(f"  store (tables, cutouts, images): {summary['home']}/store")
+    print(f"  CDN folder: {summary['home']}/cdn")
     print(f"  Dagster instance: {summary['dagster_home']}  (open the UI: DAGSTER_HOME={summary['dagster_home']} dagster dev -w workspace.yaml)")
     for line in summary.get("report", []):
         print(line)

@@ -20,17 +20,26 @@ from orchestration.jobs import ALL_JOBS
 from orchestration.resources import resources_for_environment
 from orchestration.schedules import nightly_catalog_sync
 
-defs = dg.Definitions(
-    assets=[
+ASSETS = [
         catalog_assets.catalog,
         catalog_assets.catalog_partitions,
         prompt_assets.prompt_table,
         cutout_assets.product_cutouts,
         pipeline_assets.promotion_sku_stages,
         publish_assets.cdn_manifest,
-    ],
-    asset_checks=[catalog_assets.catalog_gate, prompt_assets.prompt_gate],
-    jobs=ALL_JOBS,
-    schedules=[nightly_catalog_sync],
-    resources=resources_for_environment(),
-)
+]
+ASSET_CHECKS = [catalog_assets.catalog_gate, prompt_assets.prompt_gate]
+
+
+def build_definitions(resources: dict | None = None) -> dg.Definitions:
+    """The whole code location; `resources` overrides the environment's (tests point them at temp folders)."""
+    return dg.Definitions(
+        assets=ASSETS,
+        asset_checks=ASSET_CHECKS,
+        jobs=ALL_JOBS,
+        schedules=[nightly_catalog_sync],
+        resources={**resources_for_environment(), **(resources or {})},
+    )
+
+
+defs = build_definitions()

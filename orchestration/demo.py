@@ -15,6 +15,9 @@ def prepare_home(home: str | os.PathLike | None) -> Path:
     os.environ["SKUSTUDIO_HOME"] = str(home)
     dagster_home = Path(os.environ.get("DAGSTER_HOME") or home / "dagster_home").resolve()
     dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     return home
 
@@ -42,14 +45,23 @@ def run_stage(defs: dg.Definitions, job_name: str, instance, *, partition_key=No
 
     job = defs.get_job_def(job_name)
     tags = range_tags(start, end) if start is not None else {}
-    result = job.execute_in_process(instance=instance, partition_key=partition_key, tags=tags, raise_on_error=False)
+    # Dagster's console logger at WARNING: the demo prints its own one-line progress per stage; every event is
+    # still in the instance (and the UI).
+    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    result = job.execute_in_process(
+        instance=instance, partition_key=partition_key, tags=tags, raise_on_error=False, run_config=run_config
+    )
     count = 1 if partition_key else None
     return StageResult(job_name, result.success, count or 0, _failed_keys(result))
 
 
-def run_demo(*, promotion: str = "double11", limit: int | None = None, home=None, echo=print) -> dict:
+def run_demo(*, promotion: str = "double11", limit: int | None = None, home=None, echo=print, defs=None) -> dict:
     home = prepare_home(home)
-    from orchestration.definitions import defs
+    if defs is None:
+        from orchestration.definitions import build_definitions
+        from orchestration.resources import resources_for_environment
+
+        defs = build_definitions(resources_for_environment())  # resolved after prepare_home set SKUSTUDIO_HOME
     from orchestration.partitions import SKUS, promotion_range
 
     instance = dg.DagsterInstance.get()
@@ -71,7 +83,34 @@ def run_demo(*, promotion: str = "double11", limit: int | None = None, home=None
         summary["stages"].append(stage)
         status = "ok" if stage.success else f"FAILED ({len(stage.failed)} partitions: {', '.join(stage.failed[:5])})"
         echo(f"  {job_name}: {status}")
+    summary["report"] = promotion_report(promotion, skus, defs)
     return summary
+
+
+def promotion_report(promotion: str, skus: list[str], defs) -> list[str]:
+    """Counts per grade, where the manifest and the review queue are: what a person wants after a run."""
+    from assets import _tables as T
+    from skucore.cdn import manifest_key
+
+    res = defs.resources
+    store, cdn, grading = res["store"], res["cdn"], res["grading"]
+    grades = {"A": 0, "B": 0, "C": 0}
+    published = pending = 0
+    for sku in skus:
+        graded = store.read_table_or_none(T.graded(promotion, sku))
+        for row in graded.to_pylist() if graded is not None else []:
+            grades[row["grade"]] = grades.get(row["grade"], 0) + 1
+            pending += int(row["grade"] == "B" and row["decision"] is None)
+        pub = store.read_table_or_none(T.published(promotion, sku))
+        published += pub.num_rows if pub is not None else 0
+    target = cdn.target()
+    lines = [
+        f"Promotion {promotion}: {len(skus)} SKUs, grades A={grades['A']} B={grades['B']} C={grades['C']}, "
+        f"{published} images published",
+        f"  CDN manifest: {target.url_for(manifest_key(promotion))}",
+        f"  review queue ({pending} images await a person): {grading.review_db}  (skustudio review list)",
+    ]
+    return lines
 
 
 def _promotion_stages(defs, instance, promotion, skus):

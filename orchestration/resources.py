@@ -17,13 +17,13 @@ from resources.quality import GradingSettings
 from resources.storage import StudioStore, default_home
 
 
-def local_resources() -> dict:
-    home = default_home()
+def local_resources(home: str | None = None, catalog: str | None = None) -> dict:
+    home = home or default_home()
     return {
         "store": StudioStore(root=os.path.join(home, "store")),
-        "catalog_source": CatalogSource(),
+        "catalog_source": CatalogSource(location=catalog) if catalog else CatalogSource(),
         "promotions": PromotionLibrary(),
-        "grading": GradingSettings(),
+        "grading": GradingSettings(review_db=os.path.join(home, "review", "queue.sqlite")),
         # No generator on a fresh machine: generated-scene templates render with the studio backend on the CPU
         # (allow_studio_fallback) and their lineage says so.
         "gpu_pool": GpuPoolResource(lease_dir=os.path.join(home, "leases")),

