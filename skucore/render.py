@@ -34,6 +34,7 @@ from skucore.typography import apply_overlays, overlay_layout
 
 GENERATED_BACKENDS = ("diffusers", "server")
 DEFAULT_SECONDARY_FILL = 0.80
+MAX_RERENDERS = 3  # an image with text that misses the byte limit at the floor quality is redrawn smaller
 DEFAULT_TEMPLATE = {"id": "default", "backend": "studio", "backdrop": {"kind": "white"}, "overlays": [],
                     "shadow": True, "reflection": False}
 
@@ -244,7 +245,7 @@ def _finish(job: _Job, cutout: Any, sku_row: dict, overlay_args: dict, promotion
     }
     preset = job.preset
     size = preset.size
-    for _try in range(2):
+    for _try in range(MAX_RERENDERS + 1):
         scene, layout = _render(job, cutout, size)
         regions: list[TextRegion] = []
         if layout is not None:
@@ -254,7 +255,7 @@ def _finish(job: _Job, cutout: Any, sku_row: dict, overlay_args: dict, promotion
                                lineage=lineage)
             break
         except ExportTooLarge as exc:
-            if _try or exc.suggested_size is None or not regions:
+            if _try == MAX_RERENDERS or exc.suggested_size is None or not regions:
                 raise
             job.notes.append(f"re-rendered at {exc.suggested_size[0]}x{exc.suggested_size[1]} to meet "
                              f"{preset.max_bytes} bytes: {exc}")
