@@ -50,6 +50,9 @@ def production_resources() -> dict:
         ),
         "scene_generator": SceneGeneratorResource(
             backend=os.environ.get("SKUSTUDIO_GENERATOR", "diffusers"),
+            # In production a missing model or a dead server must fail the SKU loudly, not quietly degrade
+            # every generated scene to a studio render.
+            allow_studio_fallback=os.environ.get("SKUSTUDIO_ALLOW_STUDIO_FALLBACK", "false").lower() == "true",
             model=os.environ.get("SKUSTUDIO_MODEL", "Tongyi-MAI/Z-Image-Turbo"),
             endpoints=[e for e in os.environ.get("SKUSTUDIO_IMAGE_SERVERS", "").split(",") if e],
         ),

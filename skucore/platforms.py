@@ -246,16 +246,14 @@ def resolve_preset(preset: str | PlatformPreset) -> PlatformPreset:
     return preset if isinstance(preset, PlatformPreset) else get_preset(preset)
 
 
-APPAREL_WORDS = ("apparel", "clothing", "clothes", "garment", "fashion", "hoodie", "shirt", "dress", "polo",
-                 "jacket", "服装", "服饰", "女装", "男装", "童装")
+# Categories exempt from "white_except_apparel". Exact (case-folded) match, the same set as
+# skucore.quality.QualityConfig.apparel_categories, so rendering and grading agree on which SKUs are apparel.
+APPAREL_CATEGORIES = frozenset({"apparel", "clothing", "fashion", "garment", "garments", "服装", "服饰"})
 
 
 def is_apparel(category: object) -> bool:
     """Whether a catalog category counts as apparel for the `white_except_apparel` background rule."""
-    if not isinstance(category, str):
-        return False
-    c = category.lower()
-    return any(w in c for w in APPAREL_WORDS)
+    return isinstance(category, str) and category.strip().lower() in APPAREL_CATEGORIES
 
 
 def main_needs_pure_white(preset: PlatformPreset, category: object = None) -> bool:

@@ -214,8 +214,11 @@ def _generate(jobs: list[_Job], cutout: Any, scene_generator: Any, promotion_id:
     except Exception as exc:  # noqa: BLE001 - the fallback records the reason
         fallback(f"{type(exc).__name__}: {exc}")
         return
+    actual = _get(scene_generator, "backend_name")
     for j, im in zip(gen_jobs, images):
         j.generated = im
+        if actual in GENERATED_BACKENDS:
+            j.backend = actual  # what really made the scene (the resource may map "diffusers" rows to a server)
 
 
 def _render(job: _Job, cutout: Any, size: tuple[int, int]) -> tuple[Scene, Any]:

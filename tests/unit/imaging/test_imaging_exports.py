@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, JpegImagePlugin
 
 from skucore.exports import (ExportRuleViolation, ExportTooLarge, _encode, export_image, srgb_icc_profile)
-from skucore.platforms import get_preset, preset_with_overrides
+from skucore.platforms import preset_with_overrides
 from skucore.studio import render_scene
 from skucore.types import TextRegion
 

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 
-import numpy as np
 import pytest
 from PIL import Image
-import io
 
 from imaging_helpers import TEMPLATES, decode, prompt_row
 from skucore.exports import background_is_pure_white
@@ -81,8 +80,6 @@ def test_every_preset_rules_on_rendered_images(platform, bottle, promotion, sku_
     # main image: no text, fill ratio, background rule checked on the decoded pixels
     assert main.text_regions == []
     assert main.fill_ratio >= preset.min_fill
-    if preset.min_fill:
-        assert main.fill_ratio >= preset.min_fill
     if main_needs_pure_white(preset, sku_row["category"]):
         rgb = decode(main.data)
         assert background_is_pure_white(rgb, product_box=main.product_box, jpeg_block=8)
