@@ -154,12 +154,18 @@ def test_background_rule_applicability():
 
 # --------------------------------------------------------------------------------------------------- fill ratio
 def test_fill_ratio_against_min_fill():
-    im, box = main_image(pw=600)  # 0.5625 of the canvas
-    r = score(im, product_box=box, preset=Preset(min_fill=0.5))["fill_ratio"]
+    im, box = main_image(pw=600)  # 600 of 800 px: 0.75 of the frame on its longer side
+    r = score(im, product_box=box, preset=Preset(min_fill=0.7))["fill_ratio"]
     assert_pass(r)
-    assert r.value == pytest.approx(0.5625)
+    assert r.value == pytest.approx(0.75)
     assert_fail(score(im, product_box=box, preset=Preset(min_fill=0.85))["fill_ratio"])
     assert score(im, product_box=box, slot="secondary")["fill_ratio"].status == "excluded"
+
+
+def test_fill_ratio_of_a_tall_product_uses_its_longer_side():
+    im, _ = main_image(pw=600)
+    tall_box = (340, 40, 460, 740)  # 120 x 700 on 800 x 800: 13% by area, 0.875 of the frame's height
+    assert_pass(score(im, product_box=tall_box, preset=Preset(min_fill=0.85))["fill_ratio"])
 
 
 # --------------------------------------------------------------------------------------------------- text
