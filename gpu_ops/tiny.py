@@ -85,7 +85,9 @@ def build_tiny_components(seed: int = 0, with_controlnet: bool = False) -> dict:
         rope_theta=256.0,
         t_scale=1000.0,
         axes_dims=[8, 4, 4],
-        axes_lens=[256, 32, 32],
+        # Room for real prompts (the tiny byte-level tokenizer spends many tokens on them) and platform-size
+        # canvases (128 patches x 2 x 8 = 2048 px a side); the real model has [1536, 512, 512].
+        axes_lens=[1024, 128, 128],
     )
     # x_pad_token / cap_pad_token start as torch.empty (uninitialised memory): pin them.
     with torch.no_grad():

@@ -123,6 +123,7 @@ def _cmd_demo(args) -> int:
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
     prepare_home(args.home)
+    _ran_in_process()
 
     bar = _progress(args, total=len(DEMO_STAGES), desc="demo", unit="stage")
     bar.set_postfix_str(DEMO_STAGES[0])
@@ -180,7 +181,7 @@ def sync_catalog(home=None) -> dict:
         "dagster_home": os.environ["DAGSTER_HOME"],
         "catalog": resources["catalog_source"].location,
     }
-    fresh = after is not None and (before is None or after.storage_id != before.storage_id)
+    fresh = after is not None and (before is None or after.run_id != before.run_id)
     counts = catalog_counts(store)
     out["rows"], out["rejects"], out["reject_reasons"] = counts["rows"], counts["rejects"], counts["reject_reasons"]
     if fresh:
@@ -203,6 +204,7 @@ def _cmd_sync(args) -> int:
     _set_home(args.home)
     _set_catalog(args.catalog)
     bar = _progress(args, total=1, desc="catalog sync", unit="job")
+    _ran_in_process()
     try:
         result = sync_catalog(args.home)
         bar.update(1)
@@ -350,7 +352,7 @@ def _decide(args, decision: str) -> int:
     if args.json:
         print(json.dumps({"item": row, "partition": partition}, indent=2, default=str))
     else:
-        print(f"{verb} #{row['id']} {row['image_key']} (sku {row['sku']}, {row['role']}/{row['platform']}) as {reviewer}")
+        print(f"{verb} #{row['id']} {row['image_key']} (sku {row['sku']}, {row['role'] or '-'}/{row['platform'] or '-'}) as {reviewer}")
     if args.publish:
         return _republish(args, row["promotion"], row["sku"])
     if not args.json:
@@ -374,6 +376,7 @@ def _republish(args, promotion: str, sku: str) -> int:
         raise UsageError(f"SKU {sku!r} is not a partition of the instance at {os.environ['DAGSTER_HOME']}")
     defs = build_definitions(_resources())
     job = defs.resolve_job_def("promotion_images")
+    _ran_in_process()
     bar = _progress(args, total=2, desc="republish", unit="job")
     result = job.execute_in_process(
         instance=instance,
@@ -507,7 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
         "by default <home>/review/queue.sqlite) until a person approves (published like an A) or rejects "
         "(never published) them. A decision applies to the image content the reviewer saw; a regenerated image "
         "needs a new one. Decisions are read when grading: after one, rerun graded_sets and cdn_publish for the "
-        "SKU's partition and then cdn_manifest (or pass --publish).",
+        "SKU's partition and then cdn_manifest (or pass --publish).\n\n"
+        "exit codes: 0 done; 1 --publish failed; 2 unknown id or image_key, or a configuration error.",
     )
     rsub = review.add_subparsers(dest="review_command", required=True, metavar="ACTION")
     qopts = argparse.ArgumentParser(add_help=False, parents=[home])
@@ -537,7 +541,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_RAN_IN_PROCESS = False  # set by the commands that run Dagster jobs in this process
+
+
+def _ran_in_process() -> None:
+    global _RAN_IN_PROCESS
+    _RAN_IN_PROCESS = True
+
+
+def _exit_now(code: int) -> None:
+    """Leave without the interpreter's native teardown. After the pipeline has run in this process, a native
+    library's static destructors sometimes abort at exit ("terminate called without an active exception",
+    SIGABRT, exit status 134) after all the work is done and committed, which would turn a success into a
+    failure for the calling script. Everything is flushed first; only the console entry point does this."""
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
+    code = _main(argv)
+    if argv is None and _RAN_IN_PROCESS:  # the console script, after in-process pipeline work
+        _exit_now(code)
+    return code
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on bad usage
     _quiet_dagster_warnings()

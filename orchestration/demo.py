@@ -43,7 +43,7 @@ def _failed_keys(result) -> list[str]:
 def run_stage(defs: dg.Definitions, job_name: str, instance, *, partition_key=None, start=None, end=None) -> StageResult:
     from orchestration.partitions import range_tags
 
-    job = defs.get_job_def(job_name)
+    job = defs.resolve_job_def(job_name)
     tags = range_tags(start, end) if start is not None else {}
     # Dagster's console logger at WARNING: the demo prints its own one-line progress per stage; every event is
     # still in the instance (and the UI).

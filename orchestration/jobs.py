@@ -1,7 +1,6 @@
 """Jobs: the catalog sync, and the per-promotion stages that backfills and the demo run."""
 import dagster as dg
 
-from orchestration.partitions import promotion_sku_partitions, promotions_partitions, skus_partitions
 
 catalog_sync_job = dg.define_asset_job(
     "catalog_sync",
@@ -12,14 +11,12 @@ catalog_sync_job = dg.define_asset_job(
 promotion_prompts_job = dg.define_asset_job(
     "promotion_prompts",
     selection=dg.AssetSelection.assets("prompt_table"),
-    partitions_def=promotions_partitions,
     description="Render a promotion's prompt table (one partition per promotion).",
 )
 
 sku_cutouts_job = dg.define_asset_job(
     "sku_cutouts",
     selection=dg.AssetSelection.assets("product_cutouts"),
-    partitions_def=skus_partitions,
     description="Cut out SKUs' products (a range of SKU partitions in one run).",
 )
 
@@ -28,14 +25,12 @@ PER_SKU_ASSETS = ("generated_images", "quality_scores", "graded_sets", "cdn_publ
 promotion_images_job = dg.define_asset_job(
     "promotion_images",
     selection=dg.AssetSelection.assets(*PER_SKU_ASSETS),
-    partitions_def=promotion_sku_partitions,
     description="Generate, score, grade and publish a promotion's SKUs (backfill it over promotion x sku).",
 )
 
 promotion_manifest_job = dg.define_asset_job(
     "promotion_manifest",
     selection=dg.AssetSelection.assets("cdn_manifest"),
-    partitions_def=promotions_partitions,
     description="Write a promotion's CDN manifest from what is published.",
 )
 

@@ -34,6 +34,13 @@ __all__ = [
 ]
 
 KNOWN_PLATFORMS: tuple[str, ...] = ("amazon_main", "taobao", "tmall", "jd", "pinduoduo", "shopify")
+
+
+def _known_platforms() -> tuple[str, ...]:
+    """Every platform with an export preset (skucore.platforms holds them, in one place)."""
+    from skucore.platforms import PLATFORM_PRESETS
+
+    return tuple(PLATFORM_PRESETS) or KNOWN_PLATFORMS
 PRICE_RULE_KINDS: tuple[str, ...] = ("percent_off", "amount_off", "fixed", "none")
 LOGO_PLACEMENTS: tuple[str, ...] = ("top_left", "top_right", "bottom_left", "bottom_right", "none")
 ROUNDING_MODES: tuple[str, ...] = ("half_up", "down", "up")
@@ -368,7 +375,7 @@ def parse_promotion(data: Any, path: str | Path = "<promotion>", *,
     base_dir = Path(path).parent if str(path) != "<promotion>" else Path(".")
     price_rule = _price_rule(ctx, data["price_rule"])
     scene_roles = _scene_roles(ctx, data["scene_roles"])
-    platforms = _platforms(ctx, data["platforms"], KNOWN_PLATFORMS if known_platforms is None else known_platforms)
+    platforms = _platforms(ctx, data["platforms"], _known_platforms() if known_platforms is None else known_platforms)
     brand_kit = _brand_kit(ctx, data["brand_kit"], base_dir)
     seed_base = data["seed_base"]
     if isinstance(seed_base, bool) or not isinstance(seed_base, int) or not 0 <= seed_base <= _MAX_SEED:

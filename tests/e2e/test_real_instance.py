@@ -171,9 +171,9 @@ def _check_published(inst, skus: set[str]) -> dict:
 # ---- the story --------------------------------------------------------------------------------------------------
 def test_1_catalog_sync_registers_skus_and_promotion(dagster_instance):
     inst = dagster_instance
-    started = time.time()
     run_id = inst.launch_job("catalog_sync")
     assert inst.wait_for_run(run_id, timeout=120) == "SUCCESS", inst.run_messages(run_id)[-20:]
+    synced = time.time()
     Story.sync_run_id = run_id
 
     assert set(inst.partition_keys("product_cutouts")) == ALL_SKUS
@@ -183,8 +183,9 @@ def test_1_catalog_sync_registers_skus_and_promotion(dagster_instance):
 
     # The regeneration sensor sees the sync but does nothing: no promotion has been launched yet. (Waiting for
     # this tick also keeps step 2's manifest from turning double11 "active" before the sensor saw this sync.)
-    tick = _wait_for_sensor_tick(inst, after=started)
+    tick = _wait_for_sensor_tick(inst, after=synced)
     assert tick["status"] == "SKIPPED" and tick["runIds"] == [], tick
+    assert tick["skipReason"] == "the last sync changed nothing in an active promotion", tick
     Story.done.add(1)
 
 
@@ -303,13 +304,17 @@ def test_5_price_change_and_delisting_regenerate_only_what_changed(dagster_insta
     started = time.time()
     run_id = inst.launch_job("catalog_sync")
     assert inst.wait_for_run(run_id, timeout=120) == "SUCCESS", inst.run_messages(run_id)[-20:]
+    synced = time.time()
     remaining = ALL_SKUS - {DELISTED}
     assert set(inst.partition_keys("product_cutouts")) == remaining
     assert set(inst.partition_keys("generated_images")) == {mk(s) for s in remaining}
 
     # The sensor turns the sync's change table into one backfill.
-    tick = _wait_for_sensor_tick(inst, after=started, timeout=90)
-    assert tick["status"] == "SUCCESS", tick
+    tick = _wait_for_sensor_tick(inst, after=synced, timeout=90)
+    assert tick["status"] == "SUCCESS", (
+        f"{SENSOR} tick {tick['tickId']} is {tick['status']}: "
+        + ((tick["error"] or {}).get("message") or tick["skipReason"] or "")[-1500:]
+    )
     deadline = time.monotonic() + 60
     regen = []
     while not regen and time.monotonic() < deadline:

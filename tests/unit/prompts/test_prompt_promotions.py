@@ -173,11 +173,18 @@ def test_logo_resolved_relative_to_file(promo_data, write_promo, tmp_path):
 
 
 def test_custom_platform_list(promo_data, write_promo):
-    promo_data["platforms"] = ["lazada"]
+    promo_data["platforms"] = ["mercadolibre"]
     path = write_promo(promo_data)
-    with pytest.raises(PromotionError, match="unknown platform 'lazada'"):
+    with pytest.raises(PromotionError, match="unknown platform 'mercadolibre'"):
         load_promotion(path)
-    assert load_promotion(path, known_platforms=["lazada"]).platforms == ("lazada",)
+    assert load_promotion(path, known_platforms=["mercadolibre"]).platforms == ("mercadolibre",)
+
+
+def test_every_platform_with_an_export_preset_is_known(promo_data, write_promo):
+    from skucore.platforms import PLATFORM_PRESETS
+
+    promo_data["platforms"] = sorted(PLATFORM_PRESETS)
+    assert set(load_promotion(write_promo(promo_data)).platforms) == set(PLATFORM_PRESETS)
 
 
 def test_roles_per_category(promo_data, write_promo):

@@ -1,0 +1,324 @@
+"""Orchestration overhead and memory: the per-SKU stages of a promotion through Dagster against the same plain
+functions in a loop, on a synthetic catalog, for two catalog sizes.
+
+    python bench/bench_orchestration.py [--skus 300] [--compare 1200] [--platforms shopify]
+                                        [--stages generated_images,quality_scores,graded_sets,cdn_publish]
+
+For each size N: build a synthetic catalog of N SKUs (skucore.sample_catalog.build_synthetic_catalog; 3 scenes per
+SKU from the promotion's scene roles, studio backend on the CPU) and a copy of promotions/double11.yaml limited to
+--platforms; run the catalog sync, the prompt table and the cutouts once (setup, not timed); then, each in a fresh
+subprocess starting from a copy of that store:
+
+- dagster: the `promotion_images` job over the promotion's whole partition range (one run, one step, in-process
+  executor) on a temporary SQLite instance, restricted to --stages;
+- plain:   what that step calls, in a loop in one process: assets.generation.generate_stage,
+  assets.quality.quality_stage, graded_stage (+ the publish gate), assets.publish.publish_stage.
+
+Prints images/second of each, the overhead ratio (dagster seconds / plain seconds; aim 1.2 or less), and memory:
+peak RSS of the process (ru_maxrss: interpreter, libraries, OCR model included) and its growth over the timed
+section (peak RSS minus RSS just before it), which should stay flat as N grows. --tracemalloc adds the Python
+allocation peak of the timed section (it slows allocation-heavy code, so the timings of that pass are not used).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PROMOTION = "double11"
+ALL_STAGES = ("generated_images", "quality_scores", "graded_sets", "cdn_publish")
+
+
+def _rss_mb() -> float:
+    """Current RSS in MB (from /proc; ru_maxrss is the peak)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except OSError:
+        return float("nan")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _quiet_warnings():
+    import warnings
+
+    import dagster as dg
+
+    warnings.filterwarnings("ignore", message="Found asset job named")
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+
+def _resources(home: Path):
+    from orchestration.resources import local_resources
+    from resources.promotions import PromotionLibrary
+
+    res = local_resources(home=str(home / "work"), catalog=str(home / "catalog.csv"))
+    res["promotions"] = PromotionLibrary(folder=str(home / "promotions"))
+    return res
+
+
+LOGGERS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+# ---- setup (a subprocess per size) -----------------------------------------------------------------------
+def setup(home: Path, n: int, platforms: list[str]) -> dict:
+    import dagster as dg
+
+    from orchestration.definitions import build_definitions
+    from orchestration.demo import run_stage
+    from orchestration.partitions import SKUS
+    from skucore.sample_catalog import build_synthetic_catalog
+
+    _quiet_warnings()
+    home.mkdir(parents=True, exist_ok=True)
+    path = build_synthetic_catalog(n, home)
+    shutil.move(path, home / "catalog.csv")
+    (home / "promotions").mkdir(exist_ok=True)
+    text = (ROOT / "promotions" / f"{PROMOTION}.yaml").read_text()
+    text, count = re.subn(r"(?m)^platforms:.*$", f"platforms: [{', '.join(platforms)}]", text)
+    assert count == 1, "promotions/double11.yaml has no platforms line"
+    (home / "promotions" / f"{PROMOTION}.yaml").write_text(text)
+
+    defs = build_definitions(_resources(home))
+    started = time.perf_counter()
+    with dg.instance_for_test() as instance:
+        for job, kw in (("catalog_sync", {}), ("promotion_prompts", {"partition_key": PROMOTION})):
+            assert run_stage(defs, job, instance, **kw).success, job
+        skus = list(instance.get_dynamic_partitions(SKUS))
+        assert len(skus) == n, (len(skus), n)
+        assert run_stage(defs, "sku_cutouts", instance, start=skus[0], end=skus[-1]).success
+    (home / "skus.json").write_text(json.dumps(skus))
+    return {"setup_s": time.perf_counter() - started}
+
+
+# ---- the two ways, each in a fresh subprocess ------------------------------------------------------------
+def run_dagster(home: Path, stages: list[str]) -> dict:
+    import dagster as dg
+
+    from orchestration.definitions import build_definitions
+    from orchestration.partitions import PROMOTIONS, SKUS, promotion_range, range_tags
+
+    _quiet_warnings()
+    skus = json.loads((home / "skus.json").read_text())
+    defs = build_definitions(_resources(home))
+    job = defs.resolve_job_def("promotion_images")
+    with tempfile.TemporaryDirectory(prefix="bench_instance_") as tmp:
+        with dg.instance_for_test(temp_dir=tmp) as instance:
+            instance.add_dynamic_partitions(SKUS, skus)
+            instance.add_dynamic_partitions(PROMOTIONS, [PROMOTION])
+            start, end = promotion_range(instance, PROMOTION)
+            rss_before = _rss_mb()
+            started = time.perf_counter()
+            result = job.execute_in_process(
+                instance=instance, tags=range_tags(start, end), raise_on_error=False, run_config=LOGGERS,
+                asset_selection=[dg.AssetKey(s) for s in stages],
+            )
+            seconds = time.perf_counter() - started
+            materializations = sum(1 for e in result.all_events if e.is_step_materialization)
+    return {"seconds": seconds, "success": result.success, "materializations": materializations,
+            "rss_before_mb": rss_before}
+
+
+def run_plain(home: Path, stages: list[str]) -> dict:
+    from assets import _tables as T
+    from assets.generation import SkuRenderer, generate_stage
+    from assets.publish import publish_stage
+    from assets.quality import _PromotionContext, graded_stage, publish_gate_problems, quality_stage
+
+    _quiet_warnings()
+    skus = json.loads((home / "skus.json").read_text())
+    res = _resources(home)
+    store, grading = res["store"], res["grading"]
+    rss_before = _rss_mb()
+    started = time.perf_counter()
+    # What the step does once per run: a renderer and a promotion context per promotion, the CDN target.
+    renderer = SkuRenderer(None, store, res["promotions"], res["gpu_pool"], res["scene_generator"], PROMOTION)
+    pc = _PromotionContext(store, res["promotions"], PROMOTION)
+    target = res["cdn"].target() if "cdn_publish" in stages else None
+    never_a = grading.grading_config().never_a
+    failures = 0
+    for sku in skus:
+        key = f"{PROMOTION}|{sku}"
+        try:
+            for stage in stages:
+                if stage == "generated_images":
+                    generate_stage(store, renderer, PROMOTION, sku, key)
+                elif stage == "quality_scores":
+                    quality_stage(store, pc, grading, PROMOTION, sku)
+                elif stage == "graded_sets":
+                    graded_stage(store, renderer, pc, grading, PROMOTION, sku)
+                    if publish_gate_problems(store.read_table(T.graded(PROMOTION, sku)).to_pylist(), never_a):
+                        raise RuntimeError("gate closed")
+                else:
+                    publish_stage(store, target, PROMOTION, sku)
+        except Exception as exc:  # the asset isolates failures per key; so does this loop
+            failures += 1
+            print(f"  plain: {key} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "success": failures == 0, "failures": failures, "rss_before_mb": rss_before}
+
+
+def worker(mode: str, home: Path, stages: list[str], use_tracemalloc: bool) -> dict:
+    from assets import _tables as T
+    from resources.storage import StudioStore
+
+    if use_tracemalloc:
+        import tracemalloc
+
+        tracemalloc.start()
+    out = (run_dagster if mode == "dagster" else run_plain)(home, stages)
+    if use_tracemalloc:
+        out["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 1e6
+        tracemalloc.stop()
+    out["peak_rss_mb"] = _peak_rss_mb()
+    store = StudioStore(root=str(home / "work" / "store"))
+    skus = json.loads((home / "skus.json").read_text())
+    images = 0
+    for sku in skus:
+        key = T.generated(PROMOTION, sku)
+        if store.exists(key):
+            images += store.read_table(key).num_rows
+    out["images"] = images
+    return out
+
+
+# ---- driver ----------------------------------------------------------------------------------------------
+def _sub(*argv: str) -> dict:
+    proc = subprocess.run([sys.executable, __file__, *argv], capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise SystemExit(f"subprocess {' '.join(argv[:2])} failed with exit code {proc.returncode}")
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def _copy_home(src: Path, dst: Path) -> None:
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst)
+
+
+def machine() -> str:
+    model = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} CPUs ({model or platform.processor()}), {mem:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def measure_size(n: int, args, tmp: Path) -> dict:
+    base = tmp / f"n{n}" / "base"
+    t0 = time.perf_counter()
+    info = _sub("--worker", "setup", "--home", str(base), "--n", str(n), "--platforms", args.platforms)
+    print(f"[{n} SKUs] setup (sync, prompts, cutouts through Dagster) {info['setup_s']:.1f}s", flush=True)
+    row = {"n": n, "setup_s": info["setup_s"]}
+    for mode in args.order.split(","):
+        home = tmp / f"n{n}" / mode
+        _copy_home(base, home)
+        r = _sub("--worker", mode, "--home", str(home), "--stages", args.stages)
+        row[mode] = r
+        print(f"[{n} SKUs] {mode:<7} {r['seconds']:8.1f}s  {r['images']} images  "
+              f"{r['images'] / r['seconds']:.2f} images/s  peak RSS {r['peak_rss_mb']:.0f} MB "
+              f"(+{r['peak_rss_mb'] - r['rss_before_mb']:.0f} MB over the timed section)"
+              + ("" if r["success"] else "  NOT ALL SUCCEEDED"), flush=True)
+        if args.tracemalloc:
+            _copy_home(base, home)
+            tm = _sub("--worker", mode, "--home", str(home), "--stages", args.stages, "--tracemalloc")
+            row[mode]["tracemalloc_peak_mb"] = tm["tracemalloc_peak_mb"]
+            print(f"[{n} SKUs] {mode:<7} tracemalloc peak {tm['tracemalloc_peak_mb']:.1f} MB", flush=True)
+        if not args.keep:
+            shutil.rmtree(home, ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(base, ignore_errors=True)
+    row["wall_s"] = time.perf_counter() - t0
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skus", type=int, default=300, help="SKUs of the first (smaller) catalog")
+    parser.add_argument("--compare", type=int, default=1200, help="SKUs of the second catalog (0: only one size)")
+    parser.add_argument("--platforms", default="shopify", help="platforms of the bench promotion, comma-separated")
+    parser.add_argument("--stages", default=",".join(ALL_STAGES), help="per-SKU stages to run, comma-separated")
+    parser.add_argument("--order", default="plain,dagster", help="which ways to run, in order")
+    parser.add_argument("--tracemalloc", action="store_true", help="an extra pass per way for the Python allocation peak")
+    parser.add_argument("--keep", action="store_true", help="keep the working folders (printed)")
+    parser.add_argument("--worker", choices=["setup", "dagster", "plain"], help=argparse.SUPPRESS)
+    parser.add_argument("--home", help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    stages = [s for s in args.stages.split(",") if s]
+    bad = [s for s in stages if s not in ALL_STAGES]
+    if bad:
+        parser.error(f"unknown stages {bad}; choose from {', '.join(ALL_STAGES)}")
+    stages = [s for s in ALL_STAGES if s in stages]  # the asset's order
+    if args.worker:
+        if args.worker == "setup":
+            result = setup(Path(args.home), args.n, args.platforms.split(","))
+        else:
+            result = worker(args.worker, Path(args.home), stages, args.tracemalloc)
+        print("RESULT " + json.dumps(result), flush=True)
+        sys.stderr.flush()
+        # A native library sometimes aborts in its static destructors at interpreter exit after a Dagster run
+        # ("terminate called without an active exception"); the result is out, so leave without that teardown.
+        os._exit(0)
+
+    print(f"machine: {machine()}")
+    print(f"config: sizes {args.skus}" + (f" and {args.compare}" if args.compare else "") +
+          f" SKUs x 3 scenes, platforms {args.platforms}, stages {','.join(stages)}, studio backend on the CPU")
+    tmp = Path(tempfile.mkdtemp(prefix="bench_orch_"))
+    rows = []
+    try:
+        for n in [args.skus] + ([args.compare] if args.compare else []):
+            rows.append(measure_size(n, args, tmp))
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"working folders kept under {tmp}")
+
+    print()
+    print(f"{'SKUs':>6} {'images':>7} {'plain img/s':>12} {'dagster img/s':>14} {'overhead':>9} "
+          f"{'plain peak RSS':>15} {'dagster peak RSS':>17}")
+    for r in rows:
+        p, d = r.get("plain"), r.get("dagster")
+        ratio = d["seconds"] / p["seconds"] if p and d else float("nan")
+        print(f"{r['n']:>6} {(d or p)['images']:>7} "
+              f"{(p['images'] / p['seconds']) if p else float('nan'):>12.2f} "
+              f"{(d['images'] / d['seconds']) if d else float('nan'):>14.2f} {ratio:>9.2f} "
+              f"{p['peak_rss_mb'] if p else float('nan'):>12.0f} MB {d['peak_rss_mb'] if d else float('nan'):>14.0f} MB")
+    if len(rows) == 2:
+        for mode in ("plain", "dagster"):
+            if mode in rows[0] and mode in rows[1]:
+                a, b = rows[0][mode], rows[1][mode]
+                print(f"{mode}: peak RSS {a['peak_rss_mb']:.0f} -> {b['peak_rss_mb']:.0f} MB "
+                      f"({(b['peak_rss_mb'] - a['peak_rss_mb']) / max(1, rows[1]['n'] - rows[0]['n']) * 1000:.1f} KB per "
+                      f"added SKU) for {rows[0]['n']} -> {rows[1]['n']} SKUs")
+    print("RESULT " + json.dumps(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

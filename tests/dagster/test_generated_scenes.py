@@ -1,0 +1,97 @@
+"""The GPU path through Dagster, on the CPU with a tiny random-weight Z-Image loaded through `from_pretrained`:
+a range run over K SKUs loads the model once, lifestyle scenes come from the generator with the product's
+pixels kept, and their lineage says so."""
+import json
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from assets import _tables as T
+from orchestration.definitions import build_definitions
+from orchestration.demo import run_stage
+from orchestration.partitions import SKUS, promotion_range
+from orchestration.resources import local_resources
+from resources.gpu import GpuPoolResource, SceneGeneratorResource
+from resources.promotions import PromotionLibrary
+from skucore.templates import default_library
+
+torch = pytest.importorskip("torch", reason="the GPU extra (torch, diffusers) is part of the test install")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from gpu_ops.tiny import build_tiny_zimage
+
+    return str(build_tiny_zimage(tmp_path_factory.mktemp("tiny-zimage")))
+
+
+def _generated_library(folder: Path) -> Path:
+    """The shipped library with every lifestyle scene switched to the diffusers backend."""
+    data = yaml.safe_load(Path(default_library().source).read_text(encoding="utf-8"))
+    for roles in data["categories"].values():
+        if "lifestyle" in roles:
+            roles["lifestyle"]["backend"] = "diffusers"
+    out = folder / "templates.yaml"
+    out.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return out
+
+
+@pytest.fixture
+def small_platform(monkeypatch):
+    """A 128 px marketplace preset: the tiny model on a CPU needs ~1 s at 128 px and ~60 s at 800 px."""
+    from skucore import platforms
+
+    preset = platforms.preset_with_overrides("jd", id="test_small", size=(128, 128), min_side=64, max_bytes=200_000)
+    monkeypatch.setitem(platforms.PLATFORM_PRESETS, "test_small", preset)
+    return "test_small"
+
+
+def _promotion(folder: Path) -> Path:
+    src = Path(__file__).resolve().parents[2] / "promotions" / "double11.yaml"
+    data = yaml.safe_load(src.read_text(encoding="utf-8"))
+    data.update(id="gpu_week", platforms=["test_small"], scene_roles={"default": ["studio", "lifestyle"]})
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "gpu_week.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return folder
+
+
+def test_range_run_loads_the_model_once_and_keeps_product_pixels(tmp_path, small_catalog, tiny_model, small_platform):
+    from gpu_ops.zimage import total_loads
+    from skucore.lineage import read_lineage
+
+    home = tmp_path / "home"
+    resources = local_resources(home=str(home), catalog=str(small_catalog))
+    resources.update(
+        promotions=PromotionLibrary(folder=str(_promotion(tmp_path / "promotions")), template_library=str(_generated_library(tmp_path))),
+        scene_generator=SceneGeneratorResource(backend="diffusers", model=tiny_model, allow_studio_fallback=False, upscale=None),
+        gpu_pool=GpuPoolResource(devices=["cpu"], lease_dir=str(tmp_path / "leases")),
+    )
+    defs = build_definitions(resources)
+    with dg.instance_for_test() as instance:
+        assert run_stage(defs, "catalog_sync", instance).success
+        skus = instance.get_dynamic_partitions(SKUS)
+        assert run_stage(defs, "promotion_prompts", instance, partition_key="gpu_week").success
+        assert run_stage(defs, "sku_cutouts", instance, start=skus[0], end=skus[-1]).success
+        loads_before = total_loads()
+        start, end = promotion_range(instance, "gpu_week", skus)
+        stages = run_stage(defs, "promotion_images", instance, start=start, end=end)
+        assert stages.success, stages.failed
+        assert total_loads() - loads_before == 1  # K SKUs, one run, one load
+
+        store = defs.resources["store"]
+        for sku in skus:
+            rows = store.read_table(T.generated("gpu_week", sku)).to_pylist()
+            lifestyle = [r for r in rows if r["role"] == "lifestyle"]
+            studio = [r for r in rows if r["role"] == "studio"]
+            assert lifestyle and studio
+            for r in lifestyle:
+                lineage = read_lineage(store.get_bytes(r["image_key"]))
+                assert lineage["backend"] == "diffusers" and lineage["ai_generated"] is True
+                assert lineage["model_id"] and Path(lineage["model_id"]).name == Path(tiny_model).name
+                assert lineage.get("fallback") in (None, "")
+                assert json.loads(r["fidelity"])["passed"] is True  # the product's own pixels, pasted back
+            for r in studio:
+                assert read_lineage(store.get_bytes(r["image_key"]))["ai_generated"] is False
