@@ -2,6 +2,7 @@
 `catalog_partitions`, the sync step that keeps the SKU and promotion partitions in line with the catalog."""
 
 import collections
+import datetime as _dt
 import json
 
 import dagster as dg
@@ -10,6 +11,7 @@ import pyarrow as pa
 from assets import _tables as T
 from orchestration.partitions import PROMOTIONS, SKUS
 from resources.catalog import CatalogSource
+from resources.cdn import CdnResource
 from resources.promotions import PromotionLibrary
 from resources.storage import StudioStore
 
@@ -100,7 +102,10 @@ class SyncConfig(dg.Config):
     group_name="catalog",
     description="Syncs the dynamic partitions with the catalog and promotions/; records new, changed and delisted SKUs.",
 )
-def catalog_partitions(context: dg.AssetExecutionContext, store: StudioStore, promotions: PromotionLibrary) -> dg.MaterializeResult:
+def catalog_partitions(
+    context: dg.AssetExecutionContext, config: SyncConfig, store: StudioStore, promotions: PromotionLibrary, cdn: CdnResource
+) -> dg.MaterializeResult:
+    from skucore.cdn import remove_sku
     from skucore.sync import diff_catalog
 
     instance = context.instance
@@ -113,6 +118,18 @@ def catalog_partitions(context: dg.AssetExecutionContext, store: StudioStore, pr
     to_remove = sorted(registered - current)
     if to_add:
         instance.add_dynamic_partitions(SKUS, to_add)
+    # Delisted SKUs leave every published manifest now (the manifest is rewritten first, then objects are
+    # deleted if configured), and then leave the partitions.
+    manifest_entries_removed = objects_deleted = 0
+    if to_remove:
+        target = cdn.target()
+        manifests = instance.get_materialized_partitions(dg.AssetKey("cdn_manifest"))
+        generated_at = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+        for promotion_id in sorted(manifests):
+            for sku in to_remove:
+                result = remove_sku(target, promotion_id, sku, config.delete_delisted_objects, generated_at=generated_at)
+                manifest_entries_removed += result.manifest_entries_removed
+                objects_deleted += len(result.objects_deleted)
     for sku in to_remove:
         instance.delete_dynamic_partition(SKUS, sku)
 
@@ -130,6 +147,9 @@ def catalog_partitions(context: dg.AssetExecutionContext, store: StudioStore, pr
         metadata={
             "skus_added": len(to_add),
             "skus_removed": len(to_remove),
+            "delete_delisted_objects": config.delete_delisted_objects,
+            "manifest_entries_removed": manifest_entries_removed,
+            "cdn_objects_deleted": objects_deleted,
             "skus_changed": len(changes.changed),
             "skus_unchanged": len(changes.unchanged),
             "added": dg.MetadataValue.json(to_add[:200]),

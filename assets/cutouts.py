@@ -8,7 +8,7 @@ import pyarrow as pa
 from PIL import Image
 
 from assets import _tables as T
-from assets._per_partition import materialize_each
+from assets._per_partition import UpstreamMissing, materialize_stages, raise_if_failed
 from assets._thumbs import thumbnail_md
 from orchestration.partitions import skus_partitions
 from resources.catalog import CatalogSource
@@ -35,7 +35,6 @@ def catalog_rows_by_sku(store: StudioStore) -> dict[str, dict]:
 
 def load_cutout(store: StudioStore, sku: str):
     """The stored cutout of `sku` as a `skucore.types.Cutout`, and its metadata row."""
-    from assets._per_partition import UpstreamMissing
     from skucore.types import Cutout
 
     if not store.exists(T.cutout_meta(sku)):
@@ -101,4 +100,7 @@ def product_cutouts(context: dg.AssetExecutionContext, store: StudioStore, catal
             "preview": dg.MetadataValue.md(thumbnail_md([(sku, png.getvalue())])),
         }
 
-    yield from materialize_each(context, work)
+    keys = [str(k) for k in context.partition_keys]
+    failures: dict[str, str] = {}
+    yield from materialize_stages(context, keys, [("product_cutouts", work)], failures)
+    raise_if_failed(failures, len(keys))

@@ -10,14 +10,13 @@ The publishing gate is enforced per key before publishing (`publish_gate_problem
 blocking `graded_sets_gate` check over the run's keys, so the UI shows why a SKU was held back.
 """
 import json
-import time
-import traceback
 
 import dagster as dg
 
-from assets._per_partition import split_key
-from assets.generation import SkuRenderer, generate_stage, renderers_by_promotion
-from assets.publish import publish_stage
+from assets import _tables as T
+from assets._per_partition import materialize_stages, raise_if_failed, split_key
+from assets.generation import generate_stage, renderers_by_promotion
+from assets.publish import publish_stage, refresh_review_decisions
 from assets.quality import _promotion_contexts, graded_stage, publish_gate_problems, quality_stage
 from orchestration.partitions import from_promotion, from_sku, promotion_sku_partitions
 from resources.cdn import CdnResource
@@ -95,6 +94,7 @@ def promotion_sku_stages(
     renderers = renderers_by_promotion(context, store, promotions, gpu_pool, scene_generator, keys)
     contexts = _promotion_contexts(store, promotions, keys)
     target = cdn.target() if "cdn_publish" in selected else None
+    queue = grading.review_queue()
     never_a = grading.grading_config().never_a
     if scene_generator.enabled:
         context.log.info(f"scene generator {scene_generator.backend}; devices {json.dumps(gpu_pool.describe(), default=str)}")
@@ -103,37 +103,43 @@ def promotion_sku_stages(
 
     failures: dict[str, str] = {}
     gate_problems: dict[str, list[str]] = {}
-    done = 0
-    started = time.perf_counter()
-    for i, key in enumerate(keys, 1):
+
+    def renderer_for(promotion_id: str):
+        renderer = renderers[promotion_id]
+        if isinstance(renderer, Exception):  # e.g. the promotion file broke: reported for each of its keys
+            raise renderer
+        return renderer
+
+    def generate(key):
         promotion_id, sku = split_key(key)
-        for stage in selected:
-            try:
-                renderer = renderers[promotion_id]
-                if isinstance(renderer, Exception) and stage in ("generated_images", "graded_sets"):
-                    raise renderer
-                if stage == "generated_images":
-                    metadata = generate_stage(store, renderer, promotion_id, sku, key)
-                elif stage == "quality_scores":
-                    metadata = quality_stage(store, contexts[promotion_id], grading, promotion_id, sku)
-                elif stage == "graded_sets":
-                    metadata = graded_stage(store, renderer, contexts[promotion_id], grading, promotion_id, sku, log=context.log.info)
-                    problems = publish_gate_problems(store.read_table(_graded_key(promotion_id, sku)).to_pylist(), never_a)
-                    if problems:
-                        gate_problems[key] = problems
-                else:
-                    if key in gate_problems or _gate_now(store, promotion_id, sku, never_a, gate_problems, key):
-                        raise PublishGateClosed(f"graded_sets_gate is closed: {'; '.join(gate_problems[key][:5])}")
-                    metadata = publish_stage(store, target, promotion_id, sku)
-            except Exception as exc:  # isolate: this key stops here, the others go on
-                failures[key] = f"{stage}: {type(exc).__name__}: {exc}"
-                context.log.error(f"{stage}[{key}] failed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
-                break
-            yield dg.AssetMaterialization(asset_key=stage, partition=key, metadata=metadata)
-        else:
-            done += 1
-        if i % 10 == 0 or i == len(keys):
-            context.log.info(f"{i}/{len(keys)} partitions through {', '.join(selected)} in {time.perf_counter() - started:.1f}s")
+        return generate_stage(store, renderer_for(promotion_id), promotion_id, sku, key)
+
+    def score(key):
+        promotion_id, sku = split_key(key)
+        return quality_stage(store, contexts[promotion_id], grading, promotion_id, sku)
+
+    def grade(key):
+        promotion_id, sku = split_key(key)
+        metadata = graded_stage(store, renderer_for(promotion_id), contexts[promotion_id], grading, promotion_id, sku,
+                                log=context.log.info)
+        problems = publish_gate_problems(store.read_table(T.graded(promotion_id, sku)).to_pylist(), never_a)
+        if problems:
+            gate_problems[key] = problems
+        return metadata
+
+    def publish(key):
+        promotion_id, sku = split_key(key)
+        graded = refresh_review_decisions(store, queue, promotion_id, sku)
+        if key not in gate_problems:
+            problems = publish_gate_problems(graded, never_a)
+            if problems:
+                gate_problems[key] = problems
+        if key in gate_problems:
+            raise PublishGateClosed(f"graded_sets_gate is closed: {'; '.join(gate_problems[key][:5])}")
+        return publish_stage(store, target, promotion_id, sku, graded)
+
+    work = {"generated_images": generate, "quality_scores": score, "graded_sets": grade, "cdn_publish": publish}
+    yield from materialize_stages(context, keys, [(s, work[s]) for s in selected], failures)
 
     if dg.AssetCheckKey(dg.AssetKey("graded_sets"), "graded_sets_gate") in context.selected_asset_check_keys:
         yield dg.AssetCheckResult(
@@ -147,30 +153,4 @@ def promotion_sku_stages(
             },
             description=(f"{len(gate_problems)} of {len(keys)} partitions held back" if gate_problems else f"{len(keys)} partitions passed"),
         )
-    if failures:
-        lines = "\n".join(f"- `{k}`: {v}" for k, v in sorted(failures.items()))
-        raise dg.Failure(
-            description=f"{len(failures)} of {len(keys)} partitions failed:\n{lines}",
-            metadata={
-                "failed_partitions": dg.MetadataValue.json(sorted(failures)),
-                "failed_count": len(failures),
-                "succeeded_count": done,
-            },
-        )
-
-
-def _graded_key(promotion_id, sku):
-    from assets import _tables as T
-
-    return T.graded(promotion_id, sku)
-
-
-def _gate_now(store, promotion_id, sku, never_a, gate_problems, key) -> bool:
-    """When graded_sets was not in this run's selection, evaluate the gate on the stored graded set."""
-    if not store.exists(_graded_key(promotion_id, sku)):
-        return False  # publish_stage reports the missing upstream itself
-    problems = publish_gate_problems(store.read_table(_graded_key(promotion_id, sku)).to_pylist(), never_a)
-    if problems:
-        gate_problems[key] = problems
-        return True
-    return False
+    raise_if_failed(failures, len(keys))

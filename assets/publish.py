@@ -31,14 +31,31 @@ PUBLISHED_SCHEMA = pa.schema(
 )
 
 
-def publish_stage(store: StudioStore, target, promotion_id: str, sku: str) -> dict:
-    """cdn_publish for one key: the A's and approved B's, under content-addressed keys; unchanged ones skip."""
-    from skucore.cdn import publish_images
+def refresh_review_decisions(store: StudioStore, queue, promotion_id: str, sku: str) -> list[dict]:
+    """The SKU's graded rows with B decisions read from the review queue now: an approval made after grading
+    publishes on the next cdn_publish without regrading. Decisions are tied to the image's sha256."""
+    from assets.quality import graded_schema
 
     gkey = T.graded(promotion_id, sku)
     if not store.exists(gkey):
         raise UpstreamMissing(f"graded_sets[{promotion_id}|{sku}] has not been materialized")
     graded = store.read_table(gkey).to_pylist()
+    changed = False
+    for r in graded:
+        if r["grade"] != "B":
+            continue
+        decision = queue.decision_for(r["image_key"], r["sha256"])
+        if decision != r["decision"]:
+            r["decision"], r["publishable"], changed = decision, decision == "approve", True
+    if changed:
+        store.write_table(gkey, pa.Table.from_pylist(graded, schema=graded_schema()))
+    return graded
+
+
+def publish_stage(store: StudioStore, target, promotion_id: str, sku: str, graded: list[dict]) -> dict:
+    """cdn_publish for one key: the A's and approved B's, under content-addressed keys; unchanged ones skip."""
+    from skucore.cdn import publish_images
+
     images = [
         {
             "role": r["role"], "platform": r["platform"], "data": store.get_bytes(r["image_key"]),

@@ -135,7 +135,14 @@ def grade_sku(store, promotion_id, sku, *, renderer, grading: GradingSettings, p
 
     gcfg = grading.grading_config()
     qcfg = grading.quality_config()
-    generated = {r["image_key"]: r for r in _read_generated(store, promotion_id, sku)}
+    all_generated = _read_generated(store, promotion_id, sku)
+    # Grade the latest attempt of each (role, platform): earlier attempts stay in the tables as lineage.
+    latest: dict[tuple[str, str], dict] = {}
+    for r in all_generated:
+        slot = (r["role"], r["platform"])
+        if slot not in latest or r["attempt"] > latest[slot]["attempt"]:
+            latest[slot] = r
+    generated = {r["image_key"]: r for r in latest.values()}
     qkey = T.quality(promotion_id, sku)
     if not store.exists(qkey):
         raise UpstreamMissing(f"quality_scores[{promotion_id}|{sku}] has not been materialized")
@@ -196,7 +203,7 @@ def grade_sku(store, promotion_id, sku, *, renderer, grading: GradingSettings, p
     if new_generated:  # regenerated attempts join the SKU's generated and quality tables (lineage)
         from skucore.quality import quality_table
 
-        all_gen = list(generated.values()) + new_generated
+        all_gen = all_generated + new_generated
         store.write_table(T.generated(promotion_id, sku), pa.Table.from_pylist(all_gen, schema=GENERATED_SCHEMA))
         old_q = store.read_table(qkey).to_pylist()
         store.write_table(qkey, quality_table(old_q + new_quality))

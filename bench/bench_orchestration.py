@@ -138,7 +138,7 @@ def run_dagster(home: Path, stages: list[str]) -> dict:
 def run_plain(home: Path, stages: list[str]) -> dict:
     from assets import _tables as T
     from assets.generation import SkuRenderer, generate_stage
-    from assets.publish import publish_stage
+    from assets.publish import publish_stage, refresh_review_decisions
     from assets.quality import _PromotionContext, graded_stage, publish_gate_problems, quality_stage
 
     _quiet_warnings()
@@ -152,6 +152,7 @@ def run_plain(home: Path, stages: list[str]) -> dict:
     pc = _PromotionContext(store, res["promotions"], PROMOTION)
     target = res["cdn"].target() if "cdn_publish" in stages else None
     never_a = grading.grading_config().never_a
+    queue = grading.review_queue()
     failures = 0
     for sku in skus:
         key = f"{PROMOTION}|{sku}"
@@ -166,7 +167,10 @@ def run_plain(home: Path, stages: list[str]) -> dict:
                     if publish_gate_problems(store.read_table(T.graded(PROMOTION, sku)).to_pylist(), never_a):
                         raise RuntimeError("gate closed")
                 else:
-                    publish_stage(store, target, PROMOTION, sku)
+                    graded = refresh_review_decisions(store, queue, PROMOTION, sku)
+                    if publish_gate_problems(graded, never_a):
+                        raise RuntimeError("gate closed")
+                    publish_stage(store, target, PROMOTION, sku, graded)
         except Exception as exc:  # the asset isolates failures per key; so does this loop
             failures += 1
             print(f"  plain: {key} failed: {type(exc).__name__}: {exc}", file=sys.stderr)

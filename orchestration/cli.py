@@ -357,13 +357,13 @@ def _decide(args, decision: str) -> int:
         return _republish(args, row["promotion"], row["sku"])
     if not args.json:
         what = "publish it" if decision == "approve" else "keep it off the CDN and the manifest"
-        print(f"to {what}: rerun graded_sets and cdn_publish for partition {partition}, then cdn_manifest[{row['promotion']}]")
+        print(f"to {what}: rerun cdn_publish for partition {partition}, then cdn_manifest[{row['promotion']}]")
         print(f"  (from the Dagster UI, or here: skustudio review {decision} {row['id']} --publish)")
     return EXIT_OK
 
 
 def _republish(args, promotion: str, sku: str) -> int:
-    """Re-grade (decisions are read when grading) and publish one SKU, then rewrite the manifest, in-process."""
+    """Publish one SKU (cdn_publish reads review decisions when it runs), then rewrite the manifest, in-process."""
     import dagster as dg
 
     from orchestration.definitions import build_definitions
@@ -381,7 +381,7 @@ def _republish(args, promotion: str, sku: str) -> int:
     result = job.execute_in_process(
         instance=instance,
         partition_key=f"{promotion}|{sku}",
-        asset_selection=[dg.AssetKey("graded_sets"), dg.AssetKey("cdn_publish")],
+        asset_selection=[dg.AssetKey("cdn_publish")],
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
@@ -389,7 +389,7 @@ def _republish(args, promotion: str, sku: str) -> int:
     manifest = run_stage(defs, "promotion_manifest", instance, partition_key=promotion)
     bar.update(1)
     bar.close()
-    print(f"  graded_sets + cdn_publish [{promotion}|{sku}]: {'ok' if result.success else 'FAILED'}")
+    print(f"  cdn_publish [{promotion}|{sku}]: {'ok' if result.success else 'FAILED'}")
     print(f"  cdn_manifest [{promotion}]: {'ok' if manifest.success else 'FAILED'}")
     return EXIT_OK if result.success and manifest.success else EXIT_FAILED
 
@@ -509,8 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="B images wait in the review queue (a SQLite file: --db, else the configured review_db, "
         "by default <home>/review/queue.sqlite) until a person approves (published like an A) or rejects "
         "(never published) them. A decision applies to the image content the reviewer saw; a regenerated image "
-        "needs a new one. Decisions are read when grading: after one, rerun graded_sets and cdn_publish for the "
-        "SKU's partition and then cdn_manifest (or pass --publish).\n\n"
+        "needs a new one. Decisions are read when publishing: after one, rerun cdn_publish for the SKU's "
+        "partition and then cdn_manifest (or pass --publish).\n\n"
         "exit codes: 0 done; 1 --publish failed; 2 unknown id or image_key, or a configuration error.",
     )
     rsub = review.add_subparsers(dest="review_command", required=True, metavar="ACTION")

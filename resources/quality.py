@@ -15,6 +15,9 @@ class GradingSettings(dg.ConfigurableResource):
     max_attempts: int = Field(default=3, description="attempts per image, the first render included")
     weights: dict[str, float] = Field(default_factory=dict, description="per-metric weights overriding the defaults")
     excluded_metrics: list[str] = Field(default_factory=list, description="metrics not computed, reported as excluded")
+    quality_thresholds: dict[str, float] = Field(
+        default_factory=dict, description="QualityConfig fields to override, e.g. {'sharpness_min': 120}"
+    )
     near_duplicate_bits: int = 4
     review_db: str = Field(
         default_factory=lambda: os.path.join(default_home(), "review", "queue.sqlite"),
@@ -24,7 +27,13 @@ class GradingSettings(dg.ConfigurableResource):
     def quality_config(self):
         from skucore.quality import QualityConfig
 
-        return QualityConfig(exclude=frozenset(self.excluded_metrics))
+        import dataclasses
+
+        known = {f.name for f in dataclasses.fields(QualityConfig)} - {"exclude"}
+        unknown = sorted(set(self.quality_thresholds) - known)
+        if unknown:
+            raise ValueError(f"GradingSettings.quality_thresholds: unknown field(s) {unknown}; known: {sorted(known)}")
+        return QualityConfig(exclude=frozenset(self.excluded_metrics), **self.quality_thresholds)
 
     def grading_config(self):
         from skucore.grading import DEFAULT_WEIGHTS, GradingConfig

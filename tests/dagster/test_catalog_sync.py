@@ -21,6 +21,7 @@ def sample_copy(tmp_path):
 def _defs(store_root, catalog_path):
     from assets.catalog import catalog, catalog_gate, catalog_partitions
     from resources.catalog import CatalogSource
+    from resources.cdn import CdnResource
     from resources.promotions import PromotionLibrary
     from resources.storage import StudioStore
 
@@ -31,6 +32,7 @@ def _defs(store_root, catalog_path):
             "store": StudioStore(root=str(store_root)),
             "catalog_source": CatalogSource(location=str(catalog_path)),
             "promotions": PromotionLibrary(),
+            "cdn": CdnResource(kind="local", local_root=str(store_root.parent / "cdn")),
         },
     )
 

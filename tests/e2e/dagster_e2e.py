@@ -350,6 +350,14 @@ def start_instance(base: Path, n_skus: int = 4, startup_timeout: float = 180) ->
         "webserver": [str(webserver), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
         "daemon": [sys.executable, str(Path(__file__).with_name("_fast_daemon.py")), "run", "-w", "workspace.yaml"],
     }
+    # Create the instance's SQLite storage once, before two processes race to create (and stamp) it: started
+    # together on an empty DAGSTER_HOME, the webserver and the daemon can both stamp alembic_version
+    # ("Version table 'alembic_version' has more than one head present").
+    migrate = subprocess.run(
+        [str(bin_dir / "dagster"), "instance", "migrate"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
+    if migrate.returncode != 0:
+        raise AssertionError(f"dagster instance migrate failed ({migrate.returncode}):\n{migrate.stdout}\n{migrate.stderr}")
     try:
         for name, cmd in commands.items():
             inst.logs[name] = base / f"{name}.log"
