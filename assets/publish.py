@@ -11,26 +11,6 @@ from orchestration.partitions import SKUS, from_promotion, promotions_partitions
 from resources.cdn import CdnResource
 from resources.storage import StudioStore
 
-PUBLISHED_SCHEMA = pa.schema(
-    [
-        ("promotion", pa.string()),
-        ("sku", pa.string()),
-        ("role", pa.string()),
-        ("platform", pa.string()),
-        ("key", pa.string()),
-        ("url", pa.string()),
-        ("sha256", pa.string()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("grade", pa.string()),
-        ("approved", pa.bool_()),
-        ("content_type", pa.string()),
-        ("bytes", pa.int64()),
-        ("action", pa.string()),
-    ]
-)
-
-
 def refresh_review_decisions(store: StudioStore, queue, promotion_id: str, sku: str) -> list[dict]:
     """The SKU's graded rows with B decisions read from the review queue now: an approval made after grading
     publishes on the next cdn_publish without regrading. Decisions are tied to the image's sha256."""
@@ -66,8 +46,9 @@ def publish_stage(store: StudioStore, target, promotion_id: str, sku: str, grade
         if r["publishable"]
     ]
     result = publish_images(target, promotion_id, sku, images)
-    rows = [{f: getattr(row, f) for f in PUBLISHED_SCHEMA.names} for row in result.rows]
-    store.write_table(T.published(promotion_id, sku), pa.Table.from_pylist(rows, schema=PUBLISHED_SCHEMA))
+    table = result.to_table()
+    store.write_table(T.published(promotion_id, sku), table)
+    rows = table.to_pylist()
     held = [r for r in graded if not r["publishable"]]
     return {
         "published": len(rows),
