@@ -20,6 +20,7 @@ back. Set `max_batch=1` where byte-identity across different batchings matters m
 from __future__ import annotations
 
 import logging
+import dataclasses
 import math
 import os
 import threading
@@ -32,7 +33,7 @@ from PIL import Image
 from skucore.types import SceneRequest
 
 from .base import ModelNotFoundError, group_requests, validate_request
-from .compose import ShadowSpec, paste_product
+from .compose import ShadowSpec, paste_product, upscale_cpu
 from .compose import upscale_scene as _upscale_scene
 from .control import CONTROL_MODES, control_image
 
@@ -114,6 +115,7 @@ class ZImageBackend:
         allow_download: bool = False,
         max_sequence_length: int = 512,
         generator_device: str = "cpu",
+        native_max_side: int = 1024,
     ):
         if not model:
             raise ValueError("ZImageBackend: model (a local folder or a hub id) is required")
@@ -147,6 +149,12 @@ class ZImageBackend:
         self.controlnet_conditioning_scale = float(controlnet_conditioning_scale)
         self.upscale = upscale
         self.upscale_strength = float(upscale_strength)
+        if native_max_side < 64:
+            raise ValueError(f"ZImageBackend: native_max_side must be >= 64, got {native_max_side}")
+        # Scenes larger than this are generated at the model's native size and enlarged afterwards (upscale
+        # "cpu": Lanczos + unsharp; "img2img": plus a low-strength refinement), then the product is pasted back
+        # at full size from the request's own pixels.
+        self.native_max_side = int(native_max_side)
         self.feather_px = float(feather_px)
         self.shadow = shadow
         self.allow_download = bool(allow_download)
@@ -386,12 +394,38 @@ class ZImageBackend:
         if not requests:
             return []
         self.load()
+        native = [self._at_native_size(r) for r in requests]
         results: list[Image.Image | None] = [None] * len(requests)
-        for batch in group_requests(requests, self.max_batch):
-            images = self._run_batch([requests[i] for i in batch])
+        for batch in group_requests(native, self.max_batch):
+            images = self._run_batch([native[i] for i in batch])
             for i, im in zip(batch, images):
-                results[i] = im
+                results[i] = im if native[i] is requests[i] else self._enlarge(im, requests[i])
         return results  # type: ignore[return-value]
+
+    def _at_native_size(self, r: SceneRequest) -> SceneRequest:
+        """`r` itself when it fits the model's native size, else a copy scaled down to it (multiples of 16)."""
+        w, h = int(r.width), int(r.height)
+        if max(w, h) <= self.native_max_side:
+            return r
+        scale = self.native_max_side / max(w, h)
+        m = self._multiple
+        nw, nh = max(m, round(w * scale / m) * m), max(m, round(h * scale / m) * m)
+        return dataclasses.replace(
+            r,
+            width=nw,
+            height=nh,
+            init_image=r.init_image.convert("RGB").resize((nw, nh), Image.LANCZOS) if r.init_image is not None else None,
+            mask=r.mask.convert("L").resize((nw, nh), Image.BILINEAR) if r.mask is not None else None,
+        )
+
+    def _enlarge(self, image: Image.Image, r: SceneRequest) -> Image.Image:
+        """A native-size scene back to the request's size; the product pasted back from the request's pixels."""
+        big = upscale_cpu(image, (int(r.width), int(r.height)))
+        if self.upscale == "img2img":
+            big = self.refine(big, prompt=r.prompt, seed=r.seed)
+        if r.init_image is not None and r.mask is not None:
+            big = paste_product(big, r.init_image, r.mask, feather_px=self.feather_px, shadow=self.shadow)
+        return big
 
     # ------------------------------------------------------------------ detail
     def refine(self, image: Image.Image, prompt: str = "", seed: int = 0, strength: float | None = None) -> Image.Image:

@@ -91,6 +91,7 @@ class SceneGeneratorResource(dg.ConfigurableResource):
     controlnet_conditioning_scale: float = 0.75
     upscale: Optional[str] = Field(default="cpu", description='"cpu", "img2img" or None')
     upscale_strength: float = 0.3
+    native_max_side: int = Field(default=1024, description="larger scenes are generated at this size, then enlarged")
     feather_px: float = 2.0
     contact_shadow: bool = False
     timeout_s: float = 120.0
@@ -137,6 +138,7 @@ class SceneGeneratorResource(dg.ConfigurableResource):
                 feather_px=self.feather_px,
                 shadow=self._shadow(),
                 allow_download=self.allow_download,
+                native_max_side=self.native_max_side,
             )
         from gpu_ops.server_client import ImageServerBackend
 

@@ -205,3 +205,28 @@ def test_upscale_img2img_pastes_product_back(backend):
         assert big.size == (128, 96)
         region = np.asarray(big)[30:50, 40:52]
         assert np.array_equal(region[1:], product[1:, :, :3])
+
+
+def test_scene_larger_than_native_size_is_generated_small_enlarged_and_keeps_product_pixels(tiny_model_dir):
+    """An export larger than the model's native size: generated at native size, enlarged, product pasted back
+    from the request's own full-size pixels."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from gpu_ops.zimage import ZImageBackend
+    from skucore.types import SceneRequest
+
+    backend = ZImageBackend(model=str(tiny_model_dir), device="cpu", native_max_side=64)
+    size = 160
+    init = Image.new("RGB", (size, size), (255, 255, 255))
+    ImageDraw.Draw(init).rectangle([50, 40, 110, 130], fill=(20, 90, 200))
+    mask = Image.new("L", (size, size), 255)
+    ImageDraw.Draw(mask).rectangle([50, 40, 110, 130], fill=0)
+    req = SceneRequest(prompt="a blue box on a wooden table", negative_prompt="", seed=3, width=size, height=size,
+                       init_image=init, mask=mask)
+    (out,) = backend.generate([req])
+    assert out.size == (size, size)
+    product = np.asarray(mask) == 0
+    assert np.array_equal(np.asarray(out)[product], np.asarray(init)[product])
+    assert not np.array_equal(np.asarray(out)[~product], np.asarray(init)[~product])  # the background was generated
+    assert backend.native_max_side == 64
