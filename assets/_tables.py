@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from skucore.safety import key_component as kc
 
-CATALOG = "tables/catalog/catalog.parquet"
+CATALOG = "tables/catalog/catalog.parquet"  # the synced catalog every stage reads (passed the gate)
+CATALOG_CANDIDATE = "tables/catalog/candidate.parquet"  # the last ingestion, before the gate
 CATALOG_REJECTS = "tables/catalog/rejects.parquet"
 CATALOG_SYNCED = "tables/catalog/synced.parquet"
 CATALOG_CHANGES = "tables/catalog/changes.parquet"

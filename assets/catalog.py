@@ -20,12 +20,15 @@ def _known_categories(templates: PromotionLibrary) -> list[str]:
     return templates.templates().categories()
 
 
+def _md_cell(value) -> str:
+    """Catalog text as inert Markdown: a code span (no links, images or HTML), one line, bounded."""
+    text = " ".join(str("" if value is None else value).split())[:80].replace("`", "'").replace("|", "\\|")
+    return f"`{text}`" if text else ""
+
+
 def _md_table(rows: list[dict], columns: list[str], limit: int = 20) -> str:
     head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    body = "".join(
-        "| " + " | ".join(str(r.get(c, "")).replace("|", "\\|").replace("\n", " ")[:80] for c in columns) + " |\n"
-        for r in rows[:limit]
-    )
+    body = "".join("| " + " | ".join(_md_cell(r.get(c)) for c in columns) + " |\n" for r in rows[:limit])
     more = f"\n… and {len(rows) - limit} more" if len(rows) > limit else ""
     return head + body + more
 
@@ -40,7 +43,9 @@ def _md_table(rows: list[dict], columns: list[str], limit: int = 20) -> str:
 )
 def catalog(context: dg.AssetExecutionContext, store: StudioStore, catalog_source: CatalogSource, promotions: PromotionLibrary):
     loaded = catalog_source.load(_known_categories(promotions))
-    store.write_table(T.CATALOG, loaded.table)
+    # A candidate until the gate passes: `catalog_partitions` (which runs only after the blocking gate)
+    # promotes it to the catalog every later stage reads, so a bad catalog never reaches them.
+    store.write_table(T.CATALOG_CANDIDATE, loaded.table)
     store.write_table(T.CATALOG_REJECTS, loaded.rejects)
     reasons = collections.Counter(loaded.rejects.column("reason").to_pylist()) if loaded.rejects.num_rows else {}
     context.log.info(f"catalog {catalog_source.location}: {loaded.table.num_rows} rows, {loaded.rejects.num_rows} rejected")
@@ -57,7 +62,7 @@ def catalog(context: dg.AssetExecutionContext, store: StudioStore, catalog_sourc
             "preview": dg.MetadataValue.md(
                 _md_table(loaded.table.to_pylist(), ["sku", "name", "category", "price", "currency"])
             ),
-            "table": dg.MetadataValue.path(store.uri(T.CATALOG)),
+            "table": dg.MetadataValue.path(store.uri(T.CATALOG_CANDIDATE)),
         },
     )
     yield dg.MaterializeResult(
@@ -76,7 +81,7 @@ def catalog(context: dg.AssetExecutionContext, store: StudioStore, catalog_sourc
 def catalog_gate(store: StudioStore, catalog_source: CatalogSource, promotions: PromotionLibrary) -> dg.AssetCheckResult:
     from skucore.expectations import validate_catalog
 
-    table = store.read_table(T.CATALOG)
+    table = store.read_table(T.CATALOG_CANDIDATE)
     rejects = store.read_table(T.CATALOG_REJECTS)
     result = validate_catalog(
         table,
@@ -109,7 +114,8 @@ def catalog_partitions(
     from skucore.sync import diff_catalog
 
     instance = context.instance
-    table = store.read_table(T.CATALOG)
+    table = store.read_table(T.CATALOG_CANDIDATE)
+    store.put_bytes(T.CATALOG, store.get_bytes(T.CATALOG_CANDIDATE))  # the gate passed: promote the candidate
     previous = store.read_table_or_none(T.CATALOG_SYNCED)
     changes = diff_catalog(previous, table)
     registered = set(instance.get_dynamic_partitions(SKUS))
@@ -118,18 +124,21 @@ def catalog_partitions(
     to_remove = sorted(registered - current)
     if to_add:
         instance.add_dynamic_partitions(SKUS, to_add)
-    # Delisted SKUs leave every published manifest now (the manifest is rewritten first, then objects are
-    # deleted if configured), and then leave the partitions.
+
+    # Delisted SKUs leave every published manifest now (objects deleted if configured); changed SKUs leave them
+    # too (objects kept) until they are regenerated, so a CMS never shows a stale price. Manifests are rewritten
+    # before anything is deleted.
     manifest_entries_removed = objects_deleted = 0
-    if to_remove:
+    withdraw = [(sku, config.delete_delisted_objects) for sku in to_remove] + [(sku, False) for sku in changes.changed]
+    if withdraw:
         target = cdn.target()
-        manifests = instance.get_materialized_partitions(dg.AssetKey("cdn_manifest"))
         generated_at = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-        for promotion_id in sorted(manifests):
-            for sku in to_remove:
-                result = remove_sku(target, promotion_id, sku, config.delete_delisted_objects, generated_at=generated_at)
+        for promotion_id in instance.get_dynamic_partitions(PROMOTIONS):
+            for sku, delete_objects in withdraw:
+                result = remove_sku(target, promotion_id, sku, delete_objects, generated_at=generated_at)
                 manifest_entries_removed += result.manifest_entries_removed
                 objects_deleted += len(result.objects_deleted)
+                store.delete(T.published(promotion_id, sku))
     for sku in to_remove:
         instance.delete_dynamic_partition(SKUS, sku)
 

@@ -35,13 +35,15 @@ GENERATED_SCHEMA = pa.schema(
         ("template_id", pa.string()),
         ("seed", pa.int64()),
         ("prompt_hash", pa.string()),
+        ("catalog_hash", pa.string()),  # the catalog row's content hash it was made from (row fields + photo)
     ]
 )
 
 _EXT = {"JPEG": "jpg", "PNG": "png"}
 
 
-def store_rendered(store: StudioStore, promotion: str, sku: str, rendered: list, prompt_rows_by_role: dict) -> list[dict]:
+def store_rendered(store: StudioStore, promotion: str, sku: str, rendered: list, prompt_rows_by_role: dict,
+                   catalog_hash: str | None) -> list[dict]:
     """Write each rendered image (atomic) and return its table rows."""
     rows = []
     for img in rendered:
@@ -74,6 +76,7 @@ def store_rendered(store: StudioStore, promotion: str, sku: str, rendered: list,
                 "template_id": img.lineage.get("template_id") or prompt.get("template_id"),
                 "seed": int(img.lineage.get("seed", prompt.get("seed", 0)) or 0),
                 "prompt_hash": img.lineage.get("prompt_hash") or prompt.get("prompt_hash"),
+                "catalog_hash": catalog_hash,
             }
         )
     return rows
@@ -114,6 +117,12 @@ class SkuRenderer:
         prompt_rows = prompt_rows if prompt_rows is not None else self.prompts.get(sku, [])
         if not prompt_rows:
             raise UpstreamMissing(f"prompt_table[{self.promotion.id}] has no prompts for SKU {sku!r}")
+        for field in ("price", "category"):  # prompts carry the price text and the category's scene roles
+            if prompt_rows[0].get(field) is not None and prompt_rows[0].get(field) != row.get(field):
+                raise UpstreamMissing(
+                    f"prompt_table[{self.promotion.id}] is stale for SKU {sku!r}: its {field} is "
+                    f"{prompt_rows[0].get(field)!r}, the catalog's is {row.get(field)!r}; rerun prompt_table"
+                )
         kwargs = dict(
             platforms=list(platforms or self.promotion.platforms),
             templates_by_id=self.templates,
@@ -143,17 +152,20 @@ def renderers_by_promotion(context, store, promotions, gpu_pool, scene_generator
 def generate_stage(store: StudioStore, renderer: "SkuRenderer", promotion_id: str, sku: str, key: str) -> dict:
     """generated_images for one key: render every scene x platform, store images and the table."""
     rendered = renderer.render(sku, partition_key=key)
-    rows = store_rendered(store, promotion_id, sku, rendered, {r["role"]: r for r in renderer.prompts.get(sku, [])})
+    rows = store_rendered(store, promotion_id, sku, rendered, {r["role"]: r for r in renderer.prompts.get(sku, [])},
+                          renderer.catalog[sku]["content_hash"])
     store.write_table(T.generated(promotion_id, sku), pa.Table.from_pylist(rows, schema=GENERATED_SCHEMA))
     fallbacks = sorted({json.loads(r["lineage"]).get("fallback") or "" for r in rows} - {""})
-    main_rows = [r for r in rows if r["slot"] == "main"][:1] + [r for r in rows if r["slot"] != "main"][:5]
+    # Two small inline thumbnails (the main image and one secondary): enough to recognise the partition in
+    # the UI without bloating the event log at catalog scale; the folder link shows the rest.
+    main_rows = [r for r in rows if r["slot"] == "main"][:1] + [r for r in rows if r["slot"] != "main"][:1]
     return {
         "images": len(rows),
         "backends": dg.MetadataValue.json(sorted({r["backend"] for r in rows})),
         "fallbacks": dg.MetadataValue.json(fallbacks),
         "bytes": sum(r["bytes"] for r in rows),
         "preview": dg.MetadataValue.md(
-            thumbnail_md([(f"{r['role']}/{r['platform']}", store.get_bytes(r["image_key"])) for r in main_rows])
+            thumbnail_md([(f"{r['role']}/{r['platform']}", store.get_bytes(r["image_key"])) for r in main_rows], side=128)
         ),
         "folder": dg.MetadataValue.path(store.uri(rows[0]["image_key"]).rsplit("/", 1)[0]) if rows else "",
     }

@@ -56,7 +56,8 @@ class _PromotionContext:
         self.hashes: dict[tuple[str, str], str] = {}
         for key in store.list_keys(T.hashes_prefix(promotion_id)):
             for r in store.read_table(key).to_pylist():
-                self.hashes[(r["sku"], r["image_key"])] = r["hash"]
+                if r["sku"] in self.categories:  # delisted SKUs are nobody's duplicate any more
+                    self.hashes[(r["sku"], r["image_key"])] = r["hash"]
 
 
 def _promotion_contexts(store, promotions, keys):
@@ -131,7 +132,7 @@ def grade_sku(store, promotion_id, sku, *, renderer, grading: GradingSettings, p
     """Grade one SKU's images, regenerating C's. Returns (final rows, every attempt's rows)."""
     from skucore.grading import grade_set
     from skucore.prompts import adjust_prompt
-    from skucore.quality import quality_rows
+    from skucore.quality import near_duplicate_results, perceptual_hash, quality_rows
 
     gcfg = grading.grading_config()
     qcfg = grading.quality_config()
@@ -160,25 +161,33 @@ def grade_sku(store, promotion_id, sku, *, renderer, grading: GradingSettings, p
     graded = grade_set([item(g, metrics.get(k, [])) for k, g in generated.items()], gcfg)
     attempts: list[dict] = []
     final: dict[str, tuple] = {}
-    new_generated, new_quality = [], []
+    new_generated, new_quality, new_hashes = [], [], {}
     for g in graded.images:
         gen = generated[g.image_key]
+        base = next((p for p in renderer.prompts.get(sku, []) if p["role"] == gen["role"]), None)
         while g.action == "regenerate":
             attempts.append({**g.row(), "superseded": True, **_file_fields(gen)})
             attempt = g.attempt + 1
-            base = next((p for p in renderer.prompts.get(sku, []) if p["role"] == gen["role"]), None)
             if base is None:
                 break
+            # Each attempt builds on the last one's prompt, so adjustments accumulate.
             prompt_row = adjust_prompt({**base, "attempt": g.attempt}, g.raw.failed_metrics, attempt)
+            base = prompt_row
             if log:
                 log(f"{promotion_id}|{sku} {gen['role']}/{gen['platform']}: grade C ({', '.join(g.raw.failed_metrics)}), attempt {attempt}")
             rendered = renderer.render(sku, prompt_rows=[prompt_row], attempt=attempt, platforms=[gen["platform"]])
-            rows = store_rendered(store, promotion_id, sku, rendered, {prompt_row["role"]: prompt_row})
+            rows = store_rendered(store, promotion_id, sku, rendered, {prompt_row["role"]: prompt_row},
+                                  renderer.catalog[sku]["content_hash"])
             gen = rows[0]
-            _, results = score_generated_row(
+            data, results = score_generated_row(
                 store, gen, promotion=pc.promotion, category=pc.categories.get(sku),
                 backdrop_kind=pc.backdrops.get(gen["template_id"]), quality_config=qcfg,
             )
+            # A regenerated image is checked for near duplicates too: no metric passes by not being computed.
+            own = {(sku, gen["image_key"]): perceptual_hash(data)}
+            others = {k: v for k, v in pc.hashes.items() if k[0] != sku}
+            results = [*results, near_duplicate_results({**others, **own}, max_bits=grading.near_duplicate_bits)[(sku, gen["image_key"])]]
+            new_hashes.update(own)
             q = quality_rows(results, promotion=promotion_id, sku=sku, role=gen["role"], platform=gen["platform"],
                              slot=gen["slot"], attempt=gen["attempt"], image_key=gen["image_key"])
             new_generated.append(gen)
@@ -207,6 +216,12 @@ def grade_sku(store, promotion_id, sku, *, renderer, grading: GradingSettings, p
         store.write_table(T.generated(promotion_id, sku), pa.Table.from_pylist(all_gen, schema=GENERATED_SCHEMA))
         old_q = store.read_table(qkey).to_pylist()
         store.write_table(qkey, quality_table(old_q + new_quality))
+        stored = store.read_table_or_none(T.hashes(promotion_id, sku))
+        hash_rows = (stored.to_pylist() if stored is not None else []) + [
+            {"sku": s, "image_key": k, "hash": h} for (s, k), h in new_hashes.items()
+        ]
+        store.write_table(T.hashes(promotion_id, sku), pa.Table.from_pylist(hash_rows, schema=HASHES_SCHEMA))
+        pc.hashes.update(new_hashes)
     return rows, attempts
 
 

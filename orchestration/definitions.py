@@ -19,7 +19,7 @@ with warnings.catch_warnings():  # per-partition asset checks are a 1.13 preview
 from orchestration.jobs import ALL_JOBS
 from orchestration.resources import resources_for_environment
 from orchestration.schedules import nightly_catalog_sync
-from orchestration.sensors import catalog_change_regeneration
+from orchestration.sensors import catalog_change_regeneration, manifest_refresh
 
 ASSETS = [
         catalog_assets.catalog,
@@ -39,7 +39,7 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
         asset_checks=ASSET_CHECKS,
         jobs=ALL_JOBS,
         schedules=[nightly_catalog_sync],
-        sensors=[catalog_change_regeneration],
+        sensors=[catalog_change_regeneration, manifest_refresh],
         resources={**resources_for_environment(), **(resources or {})},
     )
 

@@ -1,47 +1,71 @@
-"""After each catalog sync: regenerate what changed, for the promotions people have launched.
+"""Sensors: regenerate what the catalog changed, and keep manifests in step with what is published.
 
-The sync (`catalog_partitions`) records new, changed and delisted SKUs. This sensor turns that into one backfill
-(so the per-SKU stages run as one run per asset and the model loads once, not once per SKU): cutouts of new and
-changed SKUs, the prompt tables and per-SKU stages of every active promotion for those SKUs, and the manifests of
-active promotions (so delisted SKUs leave them). A promotion is active once its manifest has been written, i.e.
-once someone launched it; a brand-new promotion is launched by a backfill from the UI, not by the sync.
+`catalog_change_regeneration`: after each catalog sync, compares state rather than events: every SKU of an active
+promotion (one with anything published) whose generated images were made from another catalog row (row fields and
+photo bytes, `catalog_hash`), or that has none yet, is regenerated. Comparing state means a sync missed while the
+daemon was down, or a regeneration that failed, is picked up again by the next sync. The work is requested as one
+backfill, so the per-SKU stages run as single runs over ranges and the model loads once per run, not per SKU.
+
+`manifest_refresh`: whenever SKUs publish, rewrites their promotions' manifests. The manifest therefore follows
+what is published even when one SKU of a backfill fails (a backfill would hold `cdn_manifest` back until every
+SKU succeeded). The manifest only ever lists objects that exist (`skucore.cdn.write_manifest` checks).
 """
 import dagster as dg
-from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset  # no public equivalent in 1.13
 from dagster._core.definitions.events import AssetKeyPartitionKey
 
 from assets import _tables as T
+from orchestration.jobs import PER_SKU_ASSETS, promotion_manifest_job
 from orchestration.partitions import PROMOTIONS
 from resources.storage import StudioStore
 
-STAGES = ("generated_images", "quality_scores", "graded_sets", "cdn_publish")
+REGENERATED_ASSETS = ("product_cutouts", "prompt_table", *PER_SKU_ASSETS, "cdn_manifest")
 
 
-def regeneration_targets(instance: dg.DagsterInstance, changes: list[dict]) -> set[AssetKeyPartitionKey]:
-    regen = sorted(r["sku"] for r in changes if r["change"] in ("new", "changed"))
-    delisted = [r["sku"] for r in changes if r["change"] == "delisted"]
-    if not regen and not delisted:
-        return set()
-    manifest_done = instance.get_materialized_partitions(dg.AssetKey("cdn_manifest"))
-    active = [p for p in instance.get_dynamic_partitions(PROMOTIONS) if p in manifest_done]
-    if not active:
-        return set()
-    targets = {AssetKeyPartitionKey(dg.AssetKey("product_cutouts"), sku) for sku in regen}
-    for promotion in active:
+def active_promotions(instance: dg.DagsterInstance) -> list[str]:
+    published = instance.get_materialized_partitions(dg.AssetKey("cdn_publish"))
+    launched = {str(k).split("|", 1)[0] for k in published}
+    return [p for p in instance.get_dynamic_partitions(PROMOTIONS) if p in launched]
+
+
+def stale_skus(store: StudioStore, promotion: str, catalog_hashes: dict[str, str]) -> list[str]:
+    """SKUs whose images in `promotion` were not made from their current catalog row (or do not exist)."""
+    stale = []
+    for sku, content_hash in catalog_hashes.items():
+        generated = store.read_table_or_none(T.generated(promotion, sku))
+        made_from = set(generated.column("catalog_hash").to_pylist()) if generated is not None and "catalog_hash" in generated.column_names else set()
+        if made_from != {content_hash}:
+            stale.append(sku)
+    return sorted(stale)
+
+
+def regeneration_targets(store: StudioStore, instance: dg.DagsterInstance) -> tuple[set[AssetKeyPartitionKey], dict]:
+    catalog = store.read_table_or_none(T.CATALOG)
+    if catalog is None:
+        return set(), {}
+    hashes = dict(zip(catalog.column("sku").to_pylist(), catalog.column("content_hash").to_pylist()))
+    targets: set[AssetKeyPartitionKey] = set()
+    summary = {}
+    for promotion in active_promotions(instance):
+        stale = stale_skus(store, promotion, hashes)
+        summary[promotion] = stale
+        if not stale:
+            continue
+        targets.add(AssetKeyPartitionKey(dg.AssetKey("prompt_table"), promotion))
         targets.add(AssetKeyPartitionKey(dg.AssetKey("cdn_manifest"), promotion))
-        if regen:
-            targets.add(AssetKeyPartitionKey(dg.AssetKey("prompt_table"), promotion))
-        for sku in regen:
+        for sku in stale:
+            targets.add(AssetKeyPartitionKey(dg.AssetKey("product_cutouts"), sku))
             key = dg.MultiPartitionKey({"promotion": promotion, "sku": sku})
-            targets.update(AssetKeyPartitionKey(dg.AssetKey(stage), key) for stage in STAGES)
-    return targets
+            targets.update(AssetKeyPartitionKey(dg.AssetKey(stage), key) for stage in PER_SKU_ASSETS)
+    return targets, summary
 
 
 @dg.sensor(
     name="catalog_change_regeneration",
+    asset_selection=dg.AssetSelection.assets(*REGENERATED_ASSETS),
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="After a catalog sync, regenerates new and changed SKUs in active promotions and refreshes manifests.",
+    description="After a catalog sync, regenerates new and changed SKUs of every active promotion (one backfill).",
 )
 def catalog_change_regeneration(context: dg.SensorEvaluationContext, store: StudioStore):
     records = context.instance.fetch_materializations(dg.AssetKey("catalog_partitions"), limit=1).records
@@ -50,14 +74,41 @@ def catalog_change_regeneration(context: dg.SensorEvaluationContext, store: Stud
     latest = records[0].storage_id
     if context.cursor and int(context.cursor) >= latest:
         return dg.SkipReason("no catalog sync since the last evaluation")
-    changes = store.read_table_or_none(T.CATALOG_CHANGES)
-    targets = regeneration_targets(context.instance, changes.to_pylist() if changes is not None else [])
+    targets, summary = regeneration_targets(store, context.instance)
     context.update_cursor(str(latest))
     if not targets:
-        return dg.SkipReason("the last sync changed nothing in an active promotion")
+        return dg.SkipReason("every active promotion is up to date with the catalog")
+    for promotion, stale in summary.items():
+        if stale:
+            context.log.info(f"{promotion}: regenerating {len(stale)} SKUs: {stale[:20]}")
     subset = AssetGraphSubset.from_asset_partition_set(targets, context.repository_def.asset_graph)
-    skus = sorted({t.partition_key for t in targets if t.asset_key == dg.AssetKey("product_cutouts")})
-    context.log.info(f"regenerating {len(skus)} SKUs: {skus[:20]}")
     return dg.SensorResult(
-        run_requests=[dg.RunRequest.for_asset_graph_subset(subset, tags={"skustudio/trigger": "catalog_sync", "skustudio/sync": str(latest)})]
+        run_requests=[
+            dg.RunRequest.for_asset_graph_subset(subset, tags={"skustudio/trigger": "catalog_sync", "skustudio/sync": str(latest)})
+        ]
+    )
+
+
+@dg.sensor(
+    name="manifest_refresh",
+    job=promotion_manifest_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Rewrites a promotion's CDN manifest after its SKUs publish, even if other SKUs failed.",
+)
+def manifest_refresh(context: dg.SensorEvaluationContext):
+    after = int(context.cursor) if context.cursor else None
+    result = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("cdn_publish"), after_storage_id=after), limit=5000, ascending=True
+    )
+    if not result.records:
+        return dg.SkipReason("nothing published since the last evaluation")
+    latest = max(r.storage_id for r in result.records)
+    promotions = sorted({str(r.partition_key).split("|", 1)[0] for r in result.records if r.partition_key})
+    context.update_cursor(str(latest))
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(partition_key=p, run_key=f"manifest:{p}:{latest}", tags={"skustudio/trigger": "publish"})
+            for p in promotions
+        ]
     )

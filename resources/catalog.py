@@ -30,6 +30,14 @@ class CatalogSource(dg.ConfigurableResource):
     price_min: float = 0.01
     price_max: float = 1_000_000.0
     max_reject_ratio: float = Field(default=0.2, description="the catalog gate closes above this share of rejects")
+    photo_root: str | None = Field(
+        default=None, description="where relative photo paths start (default: the catalog's own folder or S3 prefix)"
+    )
+    allowed_photo_locations: list[str] = Field(
+        default_factory=list,
+        description="folders or s3://bucket/prefix that photos may come from besides photo_root; anything else is "
+        "refused, so a catalog row cannot make the pipeline read (and publish) an arbitrary file or object",
+    )
     s3: S3Resource | None = None
 
     def _read_s3(self, uri: str) -> bytes:
@@ -39,7 +47,36 @@ class CatalogSource(dg.ConfigurableResource):
         obj = self.s3.get_client().get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
         return obj["Body"].read()
 
+    def _default_root(self) -> str:
+        if self.photo_root:
+            return self.photo_root
+        if self.location.startswith("s3://"):
+            return self.location.rsplit("/", 1)[0]
+        return str(Path(self.location).resolve().parent)
+
+    def _allowed(self) -> list[str]:
+        return [self._default_root(), *self.allowed_photo_locations]
+
+    def check_photo_location(self, uri: str) -> None:
+        """Refuse a photo outside the allowed folders/prefixes, before touching it (so a refusal says nothing
+        about whether the file exists)."""
+        if uri.startswith("s3://"):
+            ok = any(a.startswith("s3://") and uri.startswith(a.rstrip("/") + "/") for a in self._allowed())
+        elif "://" in uri:
+            ok = False
+        else:
+            real = os.path.realpath(uri)  # symlinks and ".." resolved
+            ok = any(
+                "://" not in a and (real + os.sep).startswith(os.path.realpath(a).rstrip(os.sep) + os.sep)
+                for a in self._allowed()
+            )
+        if not ok:
+            raise PermissionError(
+                f"photo {uri!r} is outside the allowed photo locations (photo_root and allowed_photo_locations)"
+            )
+
     def read_photo(self, uri: str) -> bytes:
+        self.check_photo_location(uri)
         if uri.startswith("s3://"):
             return self._read_s3(uri)
         return Path(uri).read_bytes()
@@ -53,6 +90,7 @@ class CatalogSource(dg.ConfigurableResource):
             unknown_category=self.unknown_category,
             min_side=self.min_side,
             max_pixels=self.max_pixels,
+            photo_root=self._default_root(),
         )
         if self.location.startswith("s3://"):
             suffix = Path(urlparse(self.location).path).suffix

@@ -326,12 +326,15 @@ class _Rejects:
         return pa.Table.from_pylist(self.rows, schema=REJECTS_SCHEMA)
 
 
-def _resolve_image(value: str, base: Path) -> str:
-    """s3:// and other URIs pass through; a local path becomes absolute, so the table works from any folder."""
+def _resolve_image(value: str, base: Path | str) -> str:
+    """s3:// and other URIs pass through; a local path becomes absolute, so the table works from any folder.
+    `base` may itself be a URI (a catalog stored in S3): relative paths are then joined to it."""
     if _has_scheme(value):
         return value
+    if isinstance(base, str) and _has_scheme(base):
+        return f"{base.rstrip('/')}/{value.lstrip('/')}"
     path = Path(value).expanduser()
-    return str(path if path.is_absolute() else (base / path).resolve())
+    return str(path if path.is_absolute() else (Path(base) / path).resolve())
 
 
 def load_catalog(
@@ -362,7 +365,12 @@ def load_catalog(
     known = {normalize_category(c) for c in (known_categories or DEFAULT_KNOWN_CATEGORIES)}
     if unknown_category == "default" and default_category not in known:
         raise ValueError(f"default_category {default_category!r} is not one of the known categories {sorted(known)}")
-    base = Path(photo_root) if photo_root is not None else path.parent
+    if photo_root is None:
+        base: Path | str = path.parent
+    elif isinstance(photo_root, str) and _has_scheme(photo_root):
+        base = photo_root
+    else:
+        base = Path(photo_root)
     photos = _PhotoChecker(read_photo, min_side, max_pixels)
     rejects = _Rejects()
     first_seen: dict[str, int] = {}

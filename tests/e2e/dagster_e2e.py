@@ -275,7 +275,8 @@ class RunningInstance:
         data = self.gql(
             """query($s: SensorSelector!, $l: Int) { sensorOrError(sensorSelector: $s) { __typename
                  ... on Sensor { sensorState { status ticks(limit: $l) { tickId status timestamp skipReason
-                   runIds cursor error { message } } } } ... on Error { message } } }""",
+                   runIds cursor error { message errorChain { error { message } } } } } }
+                 ... on Error { message } } }""",
             {"s": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "sensorName": sensor}, "l": limit},
         )["sensorOrError"]
         if data["__typename"] != "Sensor":

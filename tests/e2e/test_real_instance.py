@@ -311,10 +311,10 @@ def test_5_price_change_and_delisting_regenerate_only_what_changed(dagster_insta
 
     # The sensor turns the sync's change table into one backfill.
     tick = _wait_for_sensor_tick(inst, after=synced, timeout=90)
-    assert tick["status"] == "SUCCESS", (
-        f"{SENSOR} tick {tick['tickId']} is {tick['status']}: "
-        + ((tick["error"] or {}).get("message") or tick["skipReason"] or "")[-1500:]
-    )
+    if tick["status"] == "FAILURE":  # say why, down the whole error chain
+        chain = [tick["error"]["message"]] + [link["error"]["message"] for link in tick["error"]["errorChain"]]
+        pytest.fail(f"{SENSOR} tick {tick['tickId']} failed:\n" + "\n".join(m.strip() for m in chain), pytrace=False)
+    assert tick["status"] == "SUCCESS", tick
     deadline = time.monotonic() + 60
     regen = []
     while not regen and time.monotonic() < deadline:

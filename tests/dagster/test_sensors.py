@@ -1,0 +1,78 @@
+"""After a catalog sync: the changed SKU is regenerated (one backfill), the delisted one leaves the manifest at
+once, nothing else is touched; and manifests follow what is published."""
+import csv
+import json
+
+import dagster as dg
+
+from orchestration.definitions import build_definitions
+from orchestration.demo import run_stage
+from orchestration.partitions import SKUS, promotion_range
+from orchestration.resources import local_resources
+from orchestration.sensors import catalog_change_regeneration, manifest_refresh
+
+
+def _edit_catalog(path, *, reprice: str, new_price: str, delist: str):
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        rows, fields = list(reader), reader.fieldnames
+    rows = [dict(r, price=new_price) if r["sku"] == reprice else r for r in rows if r["sku"] != delist]
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _targets(run_request):
+    subset = run_request.asset_graph_subset
+    out = set()
+    for key, parts in subset.partitions_subsets_by_asset_key.items():
+        out.update((key.to_user_string(), str(p)) for p in parts.get_partition_keys())
+    return out
+
+
+def test_sync_then_sensors(tmp_path, small_catalog):
+    home = tmp_path / "home"
+    defs = build_definitions(local_resources(home=str(home), catalog=str(small_catalog)))
+    store = defs.resources["store"]
+    with dg.instance_for_test() as instance:
+        def evaluate(sensor, cursor=None):
+            with dg.build_sensor_context(instance=instance, resources={"store": store}, definitions=defs, cursor=cursor) as ctx:
+                result = sensor(ctx)
+                return result, ctx.cursor
+
+        assert run_stage(defs, "catalog_sync", instance).success
+        skus = instance.get_dynamic_partitions(SKUS)
+        # Before anything was published no promotion is active: a sync regenerates nothing.
+        first, _ = evaluate(catalog_change_regeneration)
+        assert isinstance(first, dg.SkipReason)
+
+        assert run_stage(defs, "promotion_prompts", instance, partition_key="double11").success
+        assert run_stage(defs, "sku_cutouts", instance, start=skus[0], end=skus[-1]).success
+        start, end = promotion_range(instance, "double11", skus)
+        assert run_stage(defs, "promotion_images", instance, start=start, end=end).success
+
+        refresh, refresh_cursor = evaluate(manifest_refresh)
+        assert [r.partition_key for r in refresh.run_requests] == ["double11"]
+        assert run_stage(defs, "promotion_manifest", instance, partition_key="double11").success
+        # Nothing new published since: no manifest run.
+        assert isinstance(evaluate(manifest_refresh, cursor=refresh_cursor)[0], dg.SkipReason)
+
+        changed, delisted, untouched = skus[0], skus[1], skus[2]
+        _edit_catalog(small_catalog, reprice=changed, new_price="¥99.00", delist=delisted)
+        assert run_stage(defs, "catalog_sync", instance).success
+        assert delisted not in instance.get_dynamic_partitions(SKUS)
+        manifest = json.loads((home / "cdn" / "promotions" / "double11" / "manifest.json").read_text())
+        listed = {e["sku"] for e in manifest["entries"]}
+        assert delisted not in listed  # gone at the sync
+        assert changed not in listed  # its old-price images are withdrawn until regenerated
+        assert untouched in listed
+
+        result, _ = evaluate(catalog_change_regeneration)
+        (request,) = result.run_requests
+        targets = _targets(request)
+        assert ("product_cutouts", changed) in targets
+        assert ("generated_images", f"double11|{changed}") in targets
+        assert ("cdn_publish", f"double11|{changed}") in targets
+        assert ("cdn_manifest", "double11") in targets
+        assert not any(untouched in p or delisted in p for _, p in targets)
