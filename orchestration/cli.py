@@ -535,7 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--reviewer", default=None, help="your name (default $SKUSTUDIO_REVIEWER or the login name)")
         p.add_argument("--note", default=None, help="a note kept with the decision")
         p.add_argument("--publish", action="store_true",
-                       help="then rerun graded_sets + cdn_publish for the SKU and cdn_manifest, in-process, on the "
+                       help="then rerun cdn_publish for the SKU and cdn_manifest, in-process, on the "
                        "instance at DAGSTER_HOME")
         p.set_defaults(func=func)
     return parser

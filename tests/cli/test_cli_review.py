@@ -39,7 +39,7 @@ def test_approve_by_id_and_reject_by_image_key(queue, capsys):
     assert main(["review", "approve", str(a["id"]), "--db", str(queue.path), "--reviewer", "lin", "--note", "ok"]) == EXIT_OK
     out = capsys.readouterr().out
     assert f"approved #{a['id']}" in out and "as lin" in out
-    assert f"rerun graded_sets and cdn_publish for partition double11|{a['sku']}" in out
+    assert f"rerun cdn_publish for partition double11|{a['sku']}" in out
     assert main(["review", "reject", b["image_key"], "--db", str(queue.path), "--reviewer", "lin"]) == EXIT_OK
     assert "rejected" in capsys.readouterr().out
 
