@@ -79,6 +79,9 @@ class PublishGateClosed(Exception):
     backfill_policy=dg.BackfillPolicy.single_run(),
     can_subset=True,
     name="promotion_sku_stages",
+    # Runs that generate hold a model per device for the whole step: limit them per host with
+    # `dagster instance concurrency set skustudio_generation <GPUs>` (no limit when unset).
+    pool="skustudio_generation",
 )
 def promotion_sku_stages(
     context: dg.AssetExecutionContext,
