@@ -85,7 +85,7 @@ def store_rendered(store: StudioStore, promotion: str, sku: str, rendered: list,
 class SkuRenderer:
     """Everything a step needs to render any SKU of a promotion, loaded once per step (not once per SKU)."""
 
-    def __init__(self, context, store, promotions, gpu_pool, scene_generator, promotion_id: str):
+    def __init__(self, context, store, promotions, gpu_pool, scene_generator, promotion_id: str, platforms=None):
         self.context = context
         self.store = store
         self.promotion = promotions.get(promotion_id)
@@ -100,6 +100,7 @@ class SkuRenderer:
         self.catalog = catalog_rows_by_sku(store)
         self.gpu_pool = gpu_pool
         self.scene_generator = scene_generator
+        self.platforms = platforms  # PlatformSettings (configured overrides), or None for the shipped presets
 
     def needs_generator(self, prompt_rows: list[dict]) -> bool:
         return any(r["backend"] != "studio" for r in prompt_rows)
@@ -124,7 +125,8 @@ class SkuRenderer:
                     f"{prompt_rows[0].get(field)!r}, the catalog's is {row.get(field)!r}; rerun prompt_table"
                 )
         kwargs = dict(
-            platforms=list(platforms or self.promotion.platforms),
+            platforms=[self.platforms.preset(p) if self.platforms is not None else p
+                       for p in (platforms or self.promotion.platforms)],
             templates_by_id=self.templates,
             source_sha256=row["photo_sha256"],
             attempt=attempt,
@@ -137,13 +139,13 @@ class SkuRenderer:
         return render_sku_images(cutout, row, prompt_rows, self.promotion, scene_generator=None, **kwargs)
 
 
-def renderers_by_promotion(context, store, promotions, gpu_pool, scene_generator, keys: list[str]) -> dict:
+def renderers_by_promotion(context, store, promotions, gpu_pool, scene_generator, keys: list[str], platforms=None) -> dict:
     out = {}
     for key in keys:
         promotion_id, _ = split_key(key)
         if promotion_id not in out:
             try:
-                out[promotion_id] = SkuRenderer(context, store, promotions, gpu_pool, scene_generator, promotion_id)
+                out[promotion_id] = SkuRenderer(context, store, promotions, gpu_pool, scene_generator, promotion_id, platforms)
             except Exception as exc:  # reported per key below, so the failure names each partition
                 out[promotion_id] = exc
     return out

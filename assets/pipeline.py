@@ -21,6 +21,7 @@ from assets.quality import _promotion_contexts, graded_stage, publish_gate_probl
 from orchestration.partitions import from_promotion, from_sku, promotion_sku_partitions
 from resources.cdn import CdnResource
 from resources.gpu import GpuPoolResource, SceneGeneratorResource
+from resources.platforms import PlatformSettings
 from resources.promotions import PromotionLibrary
 from resources.quality import GradingSettings
 from resources.storage import StudioStore
@@ -91,11 +92,12 @@ def promotion_sku_stages(
     gpu_pool: GpuPoolResource,
     scene_generator: SceneGeneratorResource,
     cdn: CdnResource,
+    platforms: PlatformSettings,
 ):
     selected = [s for s in STAGES if dg.AssetKey(s) in context.selected_asset_keys]
     keys = [str(k) for k in context.partition_keys]
-    renderers = renderers_by_promotion(context, store, promotions, gpu_pool, scene_generator, keys)
-    contexts = _promotion_contexts(store, promotions, keys)
+    renderers = renderers_by_promotion(context, store, promotions, gpu_pool, scene_generator, keys, platforms)
+    contexts = _promotion_contexts(store, promotions, keys, platforms.preset)
     target = cdn.target() if "cdn_publish" in selected else None
     queue = grading.review_queue()
     never_a = grading.grading_config().never_a

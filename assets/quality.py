@@ -23,8 +23,10 @@ def _read_generated(store: StudioStore, promotion: str, sku: str) -> list[dict]:
     return store.read_table(key).to_pylist()
 
 
-def score_generated_row(store, row: dict, *, promotion, category: str | None, backdrop_kind: str | None, quality_config):
-    """Metric results for one generated image row (plain function: used by quality_scores and regeneration)."""
+def score_generated_row(store, row: dict, *, promotion, category: str | None, backdrop_kind: str | None, quality_config,
+                        preset_for=None):
+    """Metric results for one generated image row (plain function: used by quality_scores and regeneration).
+    `preset_for(platform_id)` gives the platform's rules (configured overrides); default: the shipped presets."""
     from skucore.platforms import get_preset
     from skucore.quality import score_image
     from skucore.types import TextRegion
@@ -33,7 +35,7 @@ def score_generated_row(store, row: dict, *, promotion, category: str | None, ba
     regions = [TextRegion(r["kind"], r["text"], tuple(r["box"])) for r in json.loads(row["text_regions"] or "[]")]
     results = score_image(
         data,
-        preset=get_preset(row["platform"]),
+        preset=(preset_for or get_preset)(row["platform"]),
         slot=row["slot"],
         product_box=tuple(row["product_box"]),
         text_regions=regions,
@@ -49,8 +51,9 @@ def score_generated_row(store, row: dict, *, promotion, category: str | None, ba
 class _PromotionContext:
     """Per-step cache: a promotion, its templates' backdrops, the catalog's categories, other SKUs' hashes."""
 
-    def __init__(self, store: StudioStore, promotions: PromotionLibrary, promotion_id: str):
+    def __init__(self, store: StudioStore, promotions: PromotionLibrary, promotion_id: str, preset_for=None):
         self.promotion = promotions.get(promotion_id)
+        self.preset_for = preset_for
         self.backdrops = {t.id: (t.backdrop or {}).get("kind") for t in promotions.templates().all()}
         self.categories = {r["sku"]: r["category"] for r in store.read_table(T.CATALOG).select(["sku", "category"]).to_pylist()}
         self.hashes: dict[tuple[str, str], str] = {}
@@ -60,12 +63,12 @@ class _PromotionContext:
                     self.hashes[(r["sku"], r["image_key"])] = r["hash"]
 
 
-def _promotion_contexts(store, promotions, keys):
+def _promotion_contexts(store, promotions, keys, preset_for=None):
     out = {}
     for key in keys:
         promotion_id, _ = split_key(key)
         if promotion_id not in out:
-            out[promotion_id] = _PromotionContext(store, promotions, promotion_id)
+            out[promotion_id] = _PromotionContext(store, promotions, promotion_id, preset_for)
     return out
 
 
@@ -78,7 +81,7 @@ def quality_stage(store: StudioStore, pc: "_PromotionContext", grading: GradingS
     for gen in _read_generated(store, promotion_id, sku):
         data, results = score_generated_row(
             store, gen, promotion=pc.promotion, category=pc.categories.get(sku),
-            backdrop_kind=pc.backdrops.get(gen["template_id"]), quality_config=qcfg,
+            backdrop_kind=pc.backdrops.get(gen["template_id"]), quality_config=qcfg, preset_for=pc.preset_for,
         )
         own_hashes[(sku, gen["image_key"])] = perceptual_hash(data)
         rows.append((gen, results))
@@ -181,7 +184,7 @@ def grade_sku(store, promotion_id, sku, *, renderer, grading: GradingSettings, p
             gen = rows[0]
             data, results = score_generated_row(
                 store, gen, promotion=pc.promotion, category=pc.categories.get(sku),
-                backdrop_kind=pc.backdrops.get(gen["template_id"]), quality_config=qcfg,
+                backdrop_kind=pc.backdrops.get(gen["template_id"]), quality_config=qcfg, preset_for=pc.preset_for,
             )
             # A regenerated image is checked for near duplicates too: no metric passes by not being computed.
             own = {(sku, gen["image_key"]): perceptual_hash(data)}

@@ -12,6 +12,7 @@ import dagster as dg
 from resources.catalog import CatalogSource
 from resources.cdn import CdnResource
 from resources.gpu import GpuPoolResource, SceneGeneratorResource
+from resources.platforms import PlatformSettings
 from resources.promotions import PromotionLibrary
 from resources.quality import GradingSettings
 from resources.storage import StudioStore, default_home
@@ -29,6 +30,7 @@ def local_resources(home: str | None = None, catalog: str | None = None) -> dict
         "gpu_pool": GpuPoolResource(lease_dir=os.path.join(home, "leases")),
         "scene_generator": SceneGeneratorResource(backend=os.environ.get("SKUSTUDIO_GENERATOR", "none")),
         "cdn": CdnResource(kind="local", local_root=os.path.join(home, "cdn")),
+        "platforms": PlatformSettings(),
     }
 
 
@@ -65,10 +67,27 @@ def production_resources() -> dict:
     }
 
 
+def platform_settings() -> PlatformSettings:
+    """Marketplace rule overrides from SKUSTUDIO_PLATFORM_OVERRIDES (a YAML/JSON file), the same everywhere."""
+    path = os.environ.get("SKUSTUDIO_PLATFORM_OVERRIDES")
+    if not path:
+        return PlatformSettings()
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        overrides = yaml.safe_load(fh) or {}
+    settings = PlatformSettings(overrides=overrides)
+    try:
+        settings.validate()
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    return settings
+
+
 def resources_for_environment(env: str | None = None) -> dict:
     env = env or os.environ.get("SKUSTUDIO_ENV", "local")
     if env == "local":
-        return local_resources()
+        return {**local_resources(), "platforms": platform_settings()}
     if env == "production":
-        return production_resources()
+        return {**production_resources(), "platforms": platform_settings()}
     raise ValueError(f"SKUSTUDIO_ENV must be 'local' or 'production', got {env!r}")
