@@ -6,7 +6,6 @@ import datetime as _dt
 import json
 
 import dagster as dg
-import pyarrow as pa
 
 from assets import _tables as T
 from orchestration.partitions import PROMOTIONS, SKUS

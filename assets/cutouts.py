@@ -1,6 +1,5 @@
 """`product_cutouts[sku]`: RGBA cutout, mask and measurements of each SKU's source photo."""
 import io
-import json
 
 import dagster as dg
 import numpy as np

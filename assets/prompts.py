@@ -3,7 +3,6 @@
 import collections
 
 import dagster as dg
-import pyarrow as pa
 
 from assets import _tables as T
 from assets.catalog import _md_table

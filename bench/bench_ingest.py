@@ -13,7 +13,6 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from skucore.catalog import load_catalog, validate_photo
 from skucore.sample_catalog import build_synthetic_catalog, sample_catalog_path

@@ -26,7 +26,6 @@ def prepare_home(home: str | os.PathLike | None) -> Path:
 class StageResult:
     name: str
     success: bool
-    partitions: int
     failed: list[str] = field(default_factory=list)
 
 
@@ -51,8 +50,7 @@ def run_stage(defs: dg.Definitions, job_name: str, instance, *, partition_key=No
     result = job.execute_in_process(
         instance=instance, partition_key=partition_key, tags=tags, raise_on_error=False, run_config=run_config
     )
-    count = 1 if partition_key else None
-    return StageResult(job_name, result.success, count or 0, _failed_keys(result))
+    return StageResult(job_name, result.success, _failed_keys(result))
 
 
 def run_demo(*, promotion: str = "double11", limit: int | None = None, home=None, echo=print, defs=None) -> dict:
@@ -62,7 +60,7 @@ def run_demo(*, promotion: str = "double11", limit: int | None = None, home=None
         from orchestration.resources import resources_for_environment
 
         defs = build_definitions(resources_for_environment())  # resolved after prepare_home set SKUSTUDIO_HOME
-    from orchestration.partitions import SKUS, promotion_range
+    from orchestration.partitions import SKUS
 
     instance = dg.DagsterInstance.get()
     summary: dict = {"home": str(home), "dagster_home": os.environ["DAGSTER_HOME"], "stages": []}
@@ -116,12 +114,8 @@ def promotion_report(promotion: str, skus: list[str], defs) -> list[str]:
 def _promotion_stages(defs, instance, promotion, skus):
     from orchestration.partitions import promotion_range
 
-    job_names = {j.name for j in defs.resolve_all_job_defs()}
+    start, end = promotion_range(instance, promotion, skus)
     yield "promotion_prompts", {"partition_key": promotion}
-    if "sku_cutouts" in job_names:
-        yield "sku_cutouts", {"start": skus[0], "end": skus[-1]}
-    if "promotion_images" in job_names:
-        start, end = promotion_range(instance, promotion, skus)
-        yield "promotion_images", {"start": start, "end": end}
-    if "promotion_manifest" in job_names:
-        yield "promotion_manifest", {"partition_key": promotion}
+    yield "sku_cutouts", {"start": skus[0], "end": skus[-1]}
+    yield "promotion_images", {"start": start, "end": end}
+    yield "promotion_manifest", {"partition_key": promotion}

@@ -179,7 +179,7 @@ def _itxt(keyword: str, text: str) -> bytes:
 
 def _itxt_parse(body: bytes) -> tuple[str, str]:
     kw, rest = body.split(b"\x00", 1)
-    comp_flag, comp_method = rest[0], rest[1]
+    comp_flag = rest[0]  # rest[1] is the compression method: zlib is the only one PNG defines
     rest = rest[2:]
     _lang, rest = rest.split(b"\x00", 1)
     _tkw, text = rest.split(b"\x00", 1)

@@ -1,12 +1,9 @@
 """Helpers for the `skustudio` command-line tests (a uniquely named module: `conftest` is ambiguous)."""
-import csv
 import re
-import shutil
 from pathlib import Path
 
-from skucore.sample_catalog import sample_catalog_path
 
-from tests.helpers import write_small_catalog  # noqa: E402  (re-exported for the tests)
+from tests.helpers import write_small_catalog  # noqa: E402,F401  (re-exported for the tests)
 
 ROOT = Path(__file__).resolve().parents[2]
 

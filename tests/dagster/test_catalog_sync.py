@@ -1,6 +1,5 @@
 """The catalog sync through Dagster on a temporary instance: tables written, gate evaluated, partitions synced."""
 import shutil
-from pathlib import Path
 
 import dagster as dg
 import pytest

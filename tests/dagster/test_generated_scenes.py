@@ -2,7 +2,6 @@
 a range run over K SKUs loads the model once, lifestyle scenes come from the generator with the product's
 pixels kept, and their lineage says so."""
 import json
-import shutil
 from pathlib import Path
 
 import dagster as dg

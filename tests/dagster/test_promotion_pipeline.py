@@ -42,7 +42,6 @@ def _run_promotion(defs, instance, skus):
 def test_one_bad_sku_fails_alone_and_a_rerun_completes_the_manifest(tmp_path, small_catalog):
     home = tmp_path / "home"
     defs = _defs(home, small_catalog)
-    photos = sorted((small_catalog.parent / "photos").iterdir())
     with dg.instance_for_test() as instance:
         assert run_stage(defs, "catalog_sync", instance).success
         skus = instance.get_dynamic_partitions(SKUS)

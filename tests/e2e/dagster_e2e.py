@@ -2,9 +2,7 @@
 GraphQL helpers that talk to it as the UI does. Every wait is bounded and prints its progress."""
 from __future__ import annotations
 
-import csv
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from tests.helpers import write_small_catalog  # noqa: E402  (re-exported for the tests)
+from tests.helpers import write_small_catalog  # noqa: E402,F401  (re-exported for the tests)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCATION = "sku_studio"

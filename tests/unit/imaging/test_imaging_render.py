@@ -1,7 +1,6 @@
 """render_sku_images: the per-SKU entry point (studio, generated with paste-back, fallback, determinism)."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from PIL import Image
 

@@ -3,7 +3,6 @@ pipeline read (and then publish) an arbitrary file or object."""
 import csv
 import shutil
 
-import pytest
 
 from resources.catalog import CatalogSource
 from tests.helpers import write_small_catalog
