@@ -243,6 +243,15 @@ def graded_stage(store: StudioStore, renderer, pc: "_PromotionContext", grading:
     return {
         "A": counts["A"], "B": counts["B"], "C": counts["C"],
         "regenerations": sum(1 for a in attempts if a["superseded"]),
+        "attempts": dg.MetadataValue.md(
+            "| role | platform | attempt | grade | score | failed |\n|---|---|---|---|---|---|\n"
+            + "".join(
+                f"| {a['role']} | {a['platform']} | {a['attempt']} | {a['grade']} | {a['score']:.2f} | "
+                f"{', '.join(a['failed_metrics'] or [])} |\n"
+                for a in attempts if a["superseded"]
+            )
+        ) if any(a["superseded"] for a in attempts) else "no regenerations",
+        "attempts_table": dg.MetadataValue.path(store.uri(T.attempts(promotion_id, sku))),
         "publishable": sum(1 for r in rows if r["publishable"]),
         "pending_review": sum(1 for r in rows if r["grade"] == "B" and r["decision"] is None),
         "grades": dg.MetadataValue.md(

@@ -18,6 +18,10 @@ class GradingSettings(dg.ConfigurableResource):
     quality_thresholds: dict[str, float] = Field(
         default_factory=dict, description="QualityConfig fields to override, e.g. {'sharpness_min': 120}"
     )
+    regenerate_on: list[str] = Field(
+        default_factory=lambda: ["text", "fidelity"],
+        description="failed metrics that send a generated scene back for regeneration (grade C) rather than review",
+    )
     near_duplicate_bits: int = 4
     review_db: str = Field(
         default_factory=lambda: os.path.join(default_home(), "review", "queue.sqlite"),
@@ -43,6 +47,7 @@ class GradingSettings(dg.ConfigurableResource):
             a_threshold=self.a_threshold,
             b_threshold=self.b_threshold,
             max_attempts=self.max_attempts,
+            c_on_generated_fail=frozenset(self.regenerate_on),
         )
 
     def review_queue(self):

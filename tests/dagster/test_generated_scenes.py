@@ -94,3 +94,50 @@ def test_range_run_loads_the_model_once_and_keeps_product_pixels(tmp_path, small
                 assert json.loads(r["fidelity"])["passed"] is True  # the product's own pixels, pasted back
             for r in studio:
                 assert read_lineage(store.get_bytes(r["image_key"]))["ai_generated"] is False
+
+
+def test_failing_generated_scenes_regenerate_until_max_attempts_then_wait_for_review(
+    tmp_path, small_catalog, tiny_model, small_platform
+):
+    """C's regenerate with a new seed and a prompt adjusted from the failed metric; every attempt stays in the
+    lineage; after the last attempt the image goes to review (B, max_attempts_reached)."""
+    from resources.quality import GradingSettings
+    from skucore.lineage import read_lineage
+
+    home = tmp_path / "home"
+    resources = local_resources(home=str(home), catalog=str(small_catalog))
+    resources.update(
+        promotions=PromotionLibrary(folder=str(_promotion(tmp_path / "promotions")), template_library=str(_generated_library(tmp_path))),
+        scene_generator=SceneGeneratorResource(backend="diffusers", model=tiny_model, allow_studio_fallback=False, upscale=None),
+        gpu_pool=GpuPoolResource(devices=["cpu"], lease_dir=str(tmp_path / "leases")),
+        # A sharpness bar no image meets, and sharpness sends generated scenes back: every generated scene is C.
+        grading=GradingSettings(review_db=str(home / "review.sqlite"), max_attempts=3, regenerate_on=["sharpness"],
+                                quality_thresholds={"sharpness_min": 1e9}),
+    )
+    defs = build_definitions(resources)
+    store = defs.resources["store"]
+    with dg.instance_for_test() as instance:
+        assert run_stage(defs, "catalog_sync", instance).success
+        sku = instance.get_dynamic_partitions(SKUS)[0]
+        assert run_stage(defs, "promotion_prompts", instance, partition_key="gpu_week").success
+        assert run_stage(defs, "sku_cutouts", instance, start=sku, end=sku).success
+        start, end = promotion_range(instance, "gpu_week", [sku])
+        assert run_stage(defs, "promotion_images", instance, start=start, end=end).success
+
+    graded = {r["role"]: r for r in store.read_table(T.graded("gpu_week", sku)).to_pylist()}
+    life = graded["lifestyle"]
+    assert life["attempt"] == 2 and life["grade"] == "B" and "max_attempts_reached" in life["reasons"]
+    assert graded["studio"]["attempt"] == 0  # a studio render is deterministic: a new seed would not help
+    attempts = [r for r in store.read_table(T.attempts("gpu_week", sku)).to_pylist() if r["role"] == "lifestyle"]
+    assert sorted((r["attempt"], r["superseded"]) for r in attempts) == [(0, True), (1, True), (2, False)]
+    generated = [r for r in store.read_table(T.generated("gpu_week", sku)).to_pylist() if r["role"] == "lifestyle"]
+    assert sorted(r["attempt"] for r in generated) == [0, 1, 2]
+    assert len({r["seed"] for r in generated}) == 3 and len({r["sha256"] for r in generated}) == 3
+    final = next(r for r in generated if r["attempt"] == 2)
+    lineage = read_lineage(store.get_bytes(final["image_key"]))
+    assert lineage["attempt"] == 2 and lineage["ai_generated"] is True
+    assert len({r["prompt_hash"] for r in generated}) == 3  # each attempt's prompt was adjusted anew
+    metrics = {(q["attempt"], q["metric"]) for q in store.read_table(T.quality("gpu_week", sku)).to_pylist() if q["role"] == "lifestyle"}
+    assert (2, "near_duplicate") in metrics and (1, "sharpness") in metrics  # regenerated images are fully scored
+    queue = defs.resources["grading"].review_queue()
+    assert final["image_key"] in {p["image_key"] for p in queue.pending("gpu_week")}
