@@ -120,38 +120,6 @@ PLATFORM_PRESETS: dict[str, PlatformPreset] = {
             notes="unconfirmed convention",
         ),
         PlatformPreset(
-            id="tmall",
-            label="Tmall",
-            size=(800, 800),  # convention, unconfirmed (platforms.md)
-            min_side=800,
-            max_side=1500,
-            aspect=1.0,
-            main_background="any",  # unconfirmed
-            min_fill=0.0,
-            target_fill=0.80,
-            margin=0.06,
-            format="JPEG",
-            max_bytes=3 * MB,  # default, unconfirmed
-            allow_text_on_main=False,  # default
-            notes="unconfirmed convention",
-        ),
-        PlatformPreset(
-            id="jd",
-            label="JD.com",
-            size=(800, 800),  # convention, unconfirmed (platforms.md)
-            min_side=800,
-            max_side=1500,
-            aspect=1.0,
-            main_background="any",  # unconfirmed
-            min_fill=0.0,
-            target_fill=0.80,
-            margin=0.06,
-            format="JPEG",
-            max_bytes=3 * MB,  # default, unconfirmed
-            allow_text_on_main=False,  # default
-            notes="unconfirmed convention",
-        ),
-        PlatformPreset(
             id="pinduoduo",
             label="Pinduoduo (carousel)",
             size=(800, 800),  # square, at least 480 px (platforms.md, third-party); 800 is our default
@@ -219,6 +187,10 @@ PLATFORM_PRESETS: dict[str, PlatformPreset] = {
         ),
     )
 }
+
+# Tmall and JD follow the same unconfirmed 800 x 800 convention as Taobao (platforms.md): one definition.
+PLATFORM_PRESETS["tmall"] = dataclasses.replace(PLATFORM_PRESETS["taobao"], id="tmall", label="Tmall")
+PLATFORM_PRESETS["jd"] = dataclasses.replace(PLATFORM_PRESETS["taobao"], id="jd", label="JD.com")
 
 
 def get_preset(platform_id: str) -> PlatformPreset:

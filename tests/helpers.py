@@ -27,3 +27,16 @@ def write_small_catalog(folder: Path, n: int) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return out
+
+
+def prepare_promotion(defs, instance, promotion: str, skus: list[str] | None = None) -> tuple[str, str]:
+    """Sync the catalog, render the promotion's prompts and cut out `skus` (default: every SKU), asserting
+    each succeeded; returns the promotion x sku range to run the per-SKU stages over."""
+    from orchestration.demo import run_stage
+    from orchestration.partitions import SKUS, promotion_range
+
+    assert run_stage(defs, "catalog_sync", instance).success
+    skus = skus or instance.get_dynamic_partitions(SKUS)
+    assert run_stage(defs, "promotion_prompts", instance, partition_key=promotion).success
+    assert run_stage(defs, "sku_cutouts", instance, start=skus[0], end=skus[-1]).success
+    return promotion_range(instance, promotion, skus)

@@ -11,11 +11,12 @@ import yaml
 from assets import _tables as T
 from orchestration.definitions import build_definitions
 from orchestration.demo import run_stage
-from orchestration.partitions import SKUS, promotion_range
+from orchestration.partitions import SKUS
 from orchestration.resources import local_resources
 from resources.gpu import GpuPoolResource, SceneGeneratorResource
 from resources.promotions import PromotionLibrary
 from skucore.templates import default_library
+from tests.helpers import prepare_promotion
 
 torch = pytest.importorskip("torch", reason="the GPU extra (torch, diffusers) is part of the test install")
 
@@ -70,12 +71,9 @@ def test_range_run_loads_the_model_once_and_keeps_product_pixels(tmp_path, small
     )
     defs = build_definitions(resources)
     with dg.instance_for_test() as instance:
-        assert run_stage(defs, "catalog_sync", instance).success
+        start, end = prepare_promotion(defs, instance, "gpu_week")
         skus = instance.get_dynamic_partitions(SKUS)
-        assert run_stage(defs, "promotion_prompts", instance, partition_key="gpu_week").success
-        assert run_stage(defs, "sku_cutouts", instance, start=skus[0], end=skus[-1]).success
         loads_before = total_loads()
-        start, end = promotion_range(instance, "gpu_week", skus)
         stages = run_stage(defs, "promotion_images", instance, start=start, end=end)
         assert stages.success, stages.failed
         assert total_loads() - loads_before == 1  # K SKUs, one run, one load
@@ -117,12 +115,9 @@ def test_failing_generated_scenes_regenerate_until_max_attempts_then_wait_for_re
     defs = build_definitions(resources)
     store = defs.resources["store"]
     with dg.instance_for_test() as instance:
-        assert run_stage(defs, "catalog_sync", instance).success
-        sku = instance.get_dynamic_partitions(SKUS)[0]
-        assert run_stage(defs, "promotion_prompts", instance, partition_key="gpu_week").success
-        assert run_stage(defs, "sku_cutouts", instance, start=sku, end=sku).success
-        start, end = promotion_range(instance, "gpu_week", [sku])
-        assert run_stage(defs, "promotion_images", instance, start=start, end=end).success
+        start, _ = prepare_promotion(defs, instance, "gpu_week")
+        assert run_stage(defs, "promotion_images", instance, start=start, end=start).success
+        sku = start.split("|")[1]
 
     graded = {r["role"]: r for r in store.read_table(T.graded("gpu_week", sku)).to_pylist()}
     life = graded["lifestyle"]

@@ -5,9 +5,9 @@ import pytest
 from assets import _tables as T
 from orchestration.definitions import build_definitions
 from orchestration.demo import run_stage
-from orchestration.partitions import SKUS, promotion_range
 from orchestration.resources import local_resources, platform_settings
 from resources.platforms import PlatformSettings
+from tests.helpers import prepare_promotion
 
 
 def test_overridden_size_is_exported_and_checked(tmp_path, small_catalog):
@@ -16,12 +16,9 @@ def test_overridden_size_is_exported_and_checked(tmp_path, small_catalog):
     defs = build_definitions(resources)
     store = defs.resources["store"]
     with dg.instance_for_test() as instance:
-        assert run_stage(defs, "catalog_sync", instance).success
-        sku = instance.get_dynamic_partitions(SKUS)[0]
-        assert run_stage(defs, "promotion_prompts", instance, partition_key="double11").success
-        assert run_stage(defs, "sku_cutouts", instance, start=sku, end=sku).success
-        start, end = promotion_range(instance, "double11", [sku])
-        assert run_stage(defs, "promotion_images", instance, start=start, end=end).success
+        start, end = prepare_promotion(defs, instance, "double11")
+        assert run_stage(defs, "promotion_images", instance, start=start, end=start).success
+        sku = start.split("|")[1]
     generated = store.read_table(T.generated("double11", sku)).to_pylist()
     sizes = {(r["platform"], r["width"], r["height"]) for r in generated}
     assert {("shopify", 1024, 1024)} == {s for s in sizes if s[0] == "shopify"}

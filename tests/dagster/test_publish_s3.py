@@ -12,9 +12,10 @@ from dagster_aws.s3 import S3Resource
 from assets import _tables as T
 from orchestration.definitions import build_definitions
 from orchestration.demo import run_stage
-from orchestration.partitions import SKUS, promotion_range
+from orchestration.partitions import SKUS
 from orchestration.resources import local_resources
 from resources.cdn import CdnResource
+from tests.helpers import prepare_promotion
 from tests.s3_server import DUMMY_CREDENTIALS, MotoS3Server
 
 BUCKET = "skustudio-cdn"
@@ -61,11 +62,8 @@ def test_server_dies_mid_publish_then_rerun_is_consistent(tmp_path, small_catalo
     )
     defs = build_definitions(resources)
     with dg.instance_for_test() as instance:
-        assert run_stage(defs, "catalog_sync", instance).success
+        start, end = prepare_promotion(defs, instance, "double11")
         skus = instance.get_dynamic_partitions(SKUS)
-        assert run_stage(defs, "promotion_prompts", instance, partition_key="double11").success
-        assert run_stage(defs, "sku_cutouts", instance, start=skus[0], end=skus[-1]).success
-        start, end = promotion_range(instance, "double11", skus)
 
         stop = threading.Event()
         killer = threading.Thread(target=_kill_after_puts, args=(durable_s3, 5, stop), daemon=True)

@@ -5,9 +5,9 @@ import dagster as dg
 from assets import _tables as T
 from orchestration.definitions import build_definitions
 from orchestration.demo import run_stage
-from orchestration.partitions import SKUS, promotion_range
 from orchestration.resources import local_resources
 from resources.quality import GradingSettings
+from tests.helpers import prepare_promotion
 
 
 def test_approved_b_is_published_by_the_next_publish_and_rejected_b_never(tmp_path, small_catalog):
@@ -20,12 +20,9 @@ def test_approved_b_is_published_by_the_next_publish_and_rejected_b_never(tmp_pa
     defs = build_definitions(resources)
     store = defs.resources["store"]
     with dg.instance_for_test() as instance:
-        assert run_stage(defs, "catalog_sync", instance).success
-        sku = instance.get_dynamic_partitions(SKUS)[0]
-        assert run_stage(defs, "promotion_prompts", instance, partition_key="double11").success
-        assert run_stage(defs, "sku_cutouts", instance, start=sku, end=sku).success
-        start, end = promotion_range(instance, "double11", [sku])
-        assert run_stage(defs, "promotion_images", instance, start=start, end=end).success
+        start, _ = prepare_promotion(defs, instance, "double11")
+        assert run_stage(defs, "promotion_images", instance, start=start, end=start).success
+        sku = start.split("|")[1]
 
         graded = store.read_table(T.graded("double11", sku)).to_pylist()
         assert graded and {r["grade"] for r in graded} == {"B"}
