@@ -6,6 +6,7 @@ from skucore.safety import key_component as kc
 
 CATALOG = "tables/catalog/catalog.parquet"  # the synced catalog every stage reads (passed the gate)
 CATALOG_CANDIDATE = "tables/catalog/candidate.parquet"  # the last ingestion, before the gate
+CATALOG_PASSED = "tables/catalog/candidate.passed"  # sha256 of the candidate that passed the gate
 CATALOG_REJECTS = "tables/catalog/rejects.parquet"
 CATALOG_SYNCED = "tables/catalog/synced.parquet"
 CATALOG_CHANGES = "tables/catalog/changes.parquet"

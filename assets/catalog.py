@@ -90,11 +90,19 @@ def catalog_gate(store: StudioStore, catalog_source: CatalogSource, promotions: 
         price_max=catalog_source.price_max,
         max_reject_ratio=catalog_source.max_reject_ratio,
     )
+    if result.passed:  # what passed, by content: only this candidate may be promoted
+        store.put_bytes(T.CATALOG_PASSED, _sha256(store.get_bytes(T.CATALOG_CANDIDATE)).encode())
     return dg.AssetCheckResult(
         passed=result.passed,
         metadata={**result.figures, "summary": result.describe()},
         description=result.describe(),
     )
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 class SyncConfig(dg.Config):
@@ -109,12 +117,18 @@ class SyncConfig(dg.Config):
 def catalog_partitions(
     context: dg.AssetExecutionContext, config: SyncConfig, store: StudioStore, promotions: PromotionLibrary, cdn: CdnResource
 ) -> dg.MaterializeResult:
-    from skucore.cdn import remove_sku
+    from skucore.cdn import remove_skus
     from skucore.sync import diff_catalog
 
     instance = context.instance
+    candidate = store.get_bytes(T.CATALOG_CANDIDATE)
+    passed = store.get_bytes(T.CATALOG_PASSED).decode() if store.exists(T.CATALOG_PASSED) else None
+    if passed != _sha256(candidate):
+        raise dg.Failure(
+            "the catalog candidate has not passed catalog_gate (a later ingestion replaced the one that passed, "
+            "or the gate closed): run the catalog_sync job again"
+        )
     table = store.read_table(T.CATALOG_CANDIDATE)
-    store.put_bytes(T.CATALOG, store.get_bytes(T.CATALOG_CANDIDATE))  # the gate passed: promote the candidate
     previous = store.read_table_or_none(T.CATALOG_SYNCED)
     changes = diff_catalog(previous, table)
     registered = set(instance.get_dynamic_partitions(SKUS))
@@ -125,19 +139,35 @@ def catalog_partitions(
         instance.add_dynamic_partitions(SKUS, to_add)
 
     # Delisted SKUs leave every published manifest now (objects deleted if configured); changed SKUs leave them
-    # too (objects kept) until they are regenerated, so a CMS never shows a stale price. Manifests are rewritten
-    # before anything is deleted.
+    # too (objects kept) until they are regenerated, so a CMS never shows a stale price. One manifest rewrite per
+    # promotion, before anything is deleted; a withdrawn SKU's cdn_publish is recorded as withdrawn, so the
+    # regeneration sensor sees it as not published.
     manifest_entries_removed = objects_deleted = 0
-    withdraw = [(sku, config.delete_delisted_objects) for sku in to_remove] + [(sku, False) for sku in changes.changed]
-    if withdraw:
+    withdrawn = set(to_remove) | set(changes.changed)
+    problems = []
+    if withdrawn:
         target = cdn.target()
         generated_at = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+        delete_of = set(to_remove) if config.delete_delisted_objects else set()
         for promotion_id in instance.get_dynamic_partitions(PROMOTIONS):
-            for sku, delete_objects in withdraw:
-                result = remove_sku(target, promotion_id, sku, delete_objects, generated_at=generated_at)
-                manifest_entries_removed += result.manifest_entries_removed
-                objects_deleted += len(result.objects_deleted)
-                store.delete(T.published(promotion_id, sku))
+            try:
+                result = remove_skus(target, promotion_id, withdrawn, delete_of, generated_at=generated_at)
+            except Exception as exc:  # one promotion's CDN trouble does not stop the sync of the others
+                problems.append(f"{promotion_id}: {type(exc).__name__}: {exc}")
+                context.log.error(f"withdrawing {len(withdrawn)} SKUs from {promotion_id} failed: {exc}")
+                continue
+            manifest_entries_removed += result.manifest_entries_removed
+            objects_deleted += len(result.objects_deleted)
+            for sku in withdrawn:
+                if store.exists(T.published(promotion_id, sku)):
+                    store.delete(T.published(promotion_id, sku))
+                    instance.report_runless_asset_event(
+                        dg.AssetMaterialization(
+                            asset_key="cdn_publish",
+                            partition=f"{promotion_id}|{sku}",
+                            metadata={"withdrawn": True, "catalog_hash": "", "reason": "delisted" if sku in to_remove else "changed"},
+                        )
+                    )
     for sku in to_remove:
         instance.delete_dynamic_partition(SKUS, sku)
 
@@ -151,6 +181,9 @@ def catalog_partitions(
 
     store.write_table(T.CATALOG_CHANGES, changes.table)
     store.write_table(T.CATALOG_SYNCED, table.select(["sku", "content_hash"]))
+    store.put_bytes(T.CATALOG, candidate)  # last: the synced catalog every stage reads
+    if problems:
+        raise dg.Failure(f"the catalog is synced, but withdrawing changed/delisted SKUs failed for: {problems}")
     return dg.MaterializeResult(
         metadata={
             "skus_added": len(to_add),

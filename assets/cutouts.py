@@ -55,7 +55,7 @@ def load_cutout(store: StudioStore, sku: str):
 
 @dg.asset(
     partitions_def=skus_partitions,
-    deps=["catalog_table"],
+    deps=["catalog_partitions"],
     group_name="imaging",
     backfill_policy=dg.BackfillPolicy.single_run(),
     output_required=False,

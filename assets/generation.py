@@ -163,6 +163,7 @@ def generate_stage(store: StudioStore, renderer: "SkuRenderer", promotion_id: st
     main_rows = [r for r in rows if r["slot"] == "main"][:1] + [r for r in rows if r["slot"] != "main"][:1]
     return {
         "images": len(rows),
+        "catalog_hash": renderer.catalog[sku]["content_hash"],
         "backends": dg.MetadataValue.json(sorted({r["backend"] for r in rows})),
         "fallbacks": dg.MetadataValue.json(fallbacks),
         "bytes": sum(r["bytes"] for r in rows),

@@ -13,7 +13,7 @@ from resources.storage import StudioStore
 
 @dg.asset(
     partitions_def=promotions_partitions,
-    deps=["catalog_table"],
+    deps=["catalog_partitions"],
     group_name="prompts",
     description="Prompts, seeds and templates for every SKU x scene role of a promotion.",
 )

@@ -46,11 +46,15 @@ def publish_stage(store: StudioStore, target, promotion_id: str, sku: str, grade
         if r["publishable"]
     ]
     result = publish_images(target, promotion_id, sku, images)
+    catalog_hash = next((r.get("catalog_hash") for r in graded if r.get("catalog_hash")), None)
     table = result.to_table()
+    # Which catalog row these images show: the manifest leaves out a SKU whose row has changed since.
+    table = table.append_column("catalog_hash", pa.array([catalog_hash] * table.num_rows, pa.string()))
     store.write_table(T.published(promotion_id, sku), table)
     rows = table.to_pylist()
     held = [r for r in graded if not r["publishable"]]
     return {
+        "catalog_hash": catalog_hash or "",  # what the regeneration sensor compares with the current catalog
         "published": len(rows),
         "uploaded": result.uploaded,
         "unchanged": result.unchanged,
@@ -74,13 +78,19 @@ def cdn_manifest(context: dg.AssetExecutionContext, store: StudioStore, cdn: Cdn
 
     promotion_id = context.partition_key
     skus = context.instance.get_dynamic_partitions(SKUS)  # current catalog: delisted SKUs leave the manifest
-    rows, missing = [], []
+    catalog = store.read_table(T.CATALOG).select(["sku", "content_hash"]).to_pylist()
+    current = {r["sku"]: r["content_hash"] for r in catalog}
+    rows, missing, stale = [], [], []
     for sku in skus:
         key = T.published(promotion_id, sku)
-        if store.exists(key):
-            rows.extend(store.read_table(key).to_pylist())
-        else:
+        if not store.exists(key):
             missing.append(sku)
+            continue
+        published = store.read_table(key).to_pylist()
+        if any(r.get("catalog_hash") != current.get(sku) for r in published):
+            stale.append(sku)  # published from an older catalog row (a price changed since): left out
+            continue
+        rows.extend({k: v for k, v in r.items() if k != "catalog_hash"} for r in published)
     generated_at = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
     manifest_key = write_manifest(cdn.target(), promotion_id, rows, generated_at=generated_at, write_csv=True)
     if missing:
@@ -90,6 +100,7 @@ def cdn_manifest(context: dg.AssetExecutionContext, store: StudioStore, cdn: Cdn
             "entries": len(rows),
             "skus_published": len({r["sku"] for r in rows}),
             "skus_without_images": dg.MetadataValue.json(missing[:200]),
+            "skus_left_out_stale": dg.MetadataValue.json(stale[:200]),
             "manifest": dg.MetadataValue.path(cdn.target().url_for(manifest_key)),
             "grades": dg.MetadataValue.json({g: sum(1 for r in rows if r["grade"] == g) for g in ("A", "B")}),
         }

@@ -123,6 +123,7 @@ def graded_schema() -> pa.Schema:
         ("decision", pa.string()),  # approve | reject | null (pending or not a B)
         ("publishable", pa.bool_()),
         ("superseded", pa.bool_()),  # an earlier attempt replaced by a regeneration
+        ("catalog_hash", pa.string()),  # the catalog row the image was made from
     ]
     schema = GRADES_SCHEMA
     for name, typ in extra:
@@ -229,7 +230,7 @@ def grade_sku(store, promotion_id, sku, *, renderer, grading: GradingSettings, p
 
 
 def _file_fields(gen: dict) -> dict:
-    return {k: gen[k] for k in ("sha256", "format", "width", "height", "backend")}
+    return {k: gen.get(k) for k in ("sha256", "format", "width", "height", "backend", "catalog_hash")}
 
 
 def graded_stage(store: StudioStore, renderer, pc: "_PromotionContext", grading: GradingSettings,

@@ -61,7 +61,10 @@ class CatalogSource(dg.ConfigurableResource):
         """Refuse a photo outside the allowed folders/prefixes, before touching it (so a refusal says nothing
         about whether the file exists)."""
         if uri.startswith("s3://"):
-            ok = any(a.startswith("s3://") and uri.startswith(a.rstrip("/") + "/") for a in self._allowed())
+            segments = uri[len("s3://"):].split("/")
+            ok = not any(seg in ("", ".", "..") for seg in segments) and any(
+                a.startswith("s3://") and uri.startswith(a.rstrip("/") + "/") for a in self._allowed()
+            )
         elif "://" in uri:
             ok = False
         else:

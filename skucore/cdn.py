@@ -611,14 +611,21 @@ class RemoveResult:
 
 def remove_sku(target: CdnTarget, promotion: str, sku: str, delete_objects: bool, *,
                generated_at: datetime | str | None = None) -> RemoveResult:
-    """Take a delisted SKU out of a promotion: first rewrite the manifest without its entries (so a CMS stops
-    referencing them), then, if `delete_objects`, delete its objects. Never the other order. `generated_at`
-    defaults to the stored manifest's value."""
+    """Take a delisted SKU out of a promotion (see `remove_skus`)."""
+    return remove_skus(target, promotion, [sku], {sku} if delete_objects else set(), generated_at=generated_at)
+
+
+def remove_skus(target: CdnTarget, promotion: str, skus, delete_objects_of=frozenset(), *,
+                generated_at: datetime | str | None = None) -> RemoveResult:
+    """Take SKUs out of a promotion: first rewrite the manifest once without their entries (so a CMS stops
+    referencing them), then delete the objects of the SKUs in `delete_objects_of`. Never the other order.
+    `generated_at` defaults to the stored manifest's value."""
+    skus = set(skus)
     old = read_manifest(target, promotion)
     removed = 0
     mkey = None
     if old is not None:
-        keep = [e for e in old.get("entries", []) if e.get("sku") != sku]
+        keep = [e for e in old.get("entries", []) if e.get("sku") not in skus]
         removed = len(old.get("entries", [])) - len(keep)
         mkey = manifest_key(promotion)
         if removed:
@@ -627,7 +634,7 @@ def remove_sku(target: CdnTarget, promotion: str, sku: str, delete_objects: bool
                            write_csv=target.head(manifest_csv_key(promotion)) is not None,
                            skip_if_unchanged=False)
     deleted: list[str] = []
-    if delete_objects:
+    for sku in sorted(skus & set(delete_objects_of)):
         for key in target.list(sku_prefix(promotion, sku)):
             target.delete(key)
             deleted.append(key)

@@ -37,7 +37,10 @@ def test_sync_then_sensors(tmp_path, small_catalog):
     store = defs.resources["store"]
     with dg.instance_for_test() as instance:
         def evaluate(sensor, cursor=None):
-            with dg.build_sensor_context(instance=instance, resources={"store": store}, definitions=defs, cursor=cursor) as ctx:
+            with dg.build_sensor_context(
+                instance=instance, resources={"store": store, "promotions": defs.resources["promotions"]},
+                definitions=defs, cursor=cursor,
+            ) as ctx:
                 result = sensor(ctx)
                 return result, ctx.cursor
 
@@ -59,6 +62,8 @@ def test_sync_then_sensors(tmp_path, small_catalog):
         assert isinstance(evaluate(manifest_refresh, cursor=refresh_cursor)[0], dg.SkipReason)
 
         changed, delisted, untouched = skus[0], skus[1], skus[2]
+        with open(small_catalog, encoding="utf-8", newline="") as fh:
+            original_price = next(r["price"] for r in csv.DictReader(fh) if r["sku"] == changed)
         _edit_catalog(small_catalog, reprice=changed, new_price="¥99.00", delist=delisted)
         assert run_stage(defs, "catalog_sync", instance).success
         assert delisted not in instance.get_dynamic_partitions(SKUS)
@@ -76,3 +81,11 @@ def test_sync_then_sensors(tmp_path, small_catalog):
         assert ("cdn_publish", f"double11|{changed}") in targets
         assert ("cdn_manifest", "double11") in targets
         assert not any(untouched in p or delisted in p for _, p in targets)
+
+        # Changed back before it was regenerated: its images were withdrawn at the last sync, so although they
+        # show this very row, the SKU is still stale until it publishes again.
+        _edit_catalog(small_catalog, reprice=changed, new_price=original_price, delist="")
+        assert run_stage(defs, "catalog_sync", instance).success
+        result, _ = evaluate(catalog_change_regeneration)
+        (request,) = result.run_requests
+        assert ("cdn_publish", f"double11|{changed}") in _targets(request)
