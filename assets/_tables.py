@@ -2,7 +2,7 @@
 through `key_component`."""
 from __future__ import annotations
 
-from skucore.safety import key_component as kc
+from skucore.base.safety import key_component as kc
 
 CATALOG = "tables/catalog/catalog.parquet"  # the synced catalog every stage reads (passed the gate)
 CATALOG_CANDIDATE = "tables/catalog/candidate.parquet"  # the last ingestion, before the gate

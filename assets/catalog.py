@@ -78,7 +78,7 @@ def catalog(context: dg.AssetExecutionContext, store: StudioStore, catalog_sourc
 
 @dg.asset_check(asset="catalog_table", blocking=True, description="Great Expectations gate on the catalog.")
 def catalog_gate(store: StudioStore, catalog_source: CatalogSource, promotions: PromotionLibrary) -> dg.AssetCheckResult:
-    from skucore.expectations import validate_catalog
+    from skucore.base.expectations import validate_catalog
 
     table = store.read_table(T.CATALOG_CANDIDATE)
     rejects = store.read_table(T.CATALOG_REJECTS)
@@ -117,8 +117,8 @@ class SyncConfig(dg.Config):
 def catalog_partitions(
     context: dg.AssetExecutionContext, config: SyncConfig, store: StudioStore, promotions: PromotionLibrary, cdn: CdnResource
 ) -> dg.MaterializeResult:
-    from skucore.cdn import remove_skus
-    from skucore.sync import diff_catalog
+    from skucore.publish.cdn import remove_skus
+    from skucore.catalog.sync import diff_catalog
 
     instance = context.instance
     candidate = store.get_bytes(T.CATALOG_CANDIDATE)

@@ -33,8 +33,8 @@ def catalog_rows_by_sku(store: StudioStore) -> dict[str, dict]:
 
 
 def load_cutout(store: StudioStore, sku: str):
-    """The stored cutout of `sku` as a `skucore.types.Cutout`, and its metadata row."""
-    from skucore.types import Cutout
+    """The stored cutout of `sku` as a `skucore.base.types.Cutout`, and its metadata row."""
+    from skucore.base.types import Cutout
 
     if not store.exists(T.cutout_meta(sku)):
         raise UpstreamMissing(f"product_cutouts[{sku}] has not been materialized")
@@ -62,7 +62,7 @@ def load_cutout(store: StudioStore, sku: str):
     description="Each SKU's product cut out of its white-background photo: RGBA, mask and measurements.",
 )
 def product_cutouts(context: dg.AssetExecutionContext, store: StudioStore, catalog_source: CatalogSource):
-    from skucore.cutout import cut_out
+    from skucore.imaging.cutout import cut_out
 
     rows = catalog_rows_by_sku(store)
 

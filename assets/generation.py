@@ -107,7 +107,7 @@ class SkuRenderer:
 
     def render(self, sku: str, prompt_rows: list[dict] | None = None, attempt: int = 0, partition_key: str = "",
                platforms: list[str] | None = None):
-        from skucore.render import render_sku_images
+        from skucore.imaging.render import render_sku_images
 
         row = self.catalog.get(sku)
         if row is None:

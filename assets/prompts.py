@@ -18,7 +18,7 @@ from resources.storage import StudioStore
     description="Prompts, seeds and templates for every SKU x scene role of a promotion.",
 )
 def prompt_table(context: dg.AssetExecutionContext, store: StudioStore, promotions: PromotionLibrary) -> dg.MaterializeResult:
-    from skucore.prompts import build_prompt_table
+    from skucore.prompting.prompts import build_prompt_table
 
     promotion = promotions.get(context.partition_key)
     catalog = store.read_table(T.CATALOG)
@@ -46,7 +46,7 @@ def prompt_table(context: dg.AssetExecutionContext, store: StudioStore, promotio
 
 @dg.asset_check(asset=prompt_table, blocking=True, partitions_def=promotions_partitions, description="Great Expectations gate on a promotion's prompts.")
 def prompt_gate(context: dg.AssetCheckExecutionContext, store: StudioStore, promotions: PromotionLibrary) -> dg.AssetCheckResult:
-    from skucore.expectations import validate_prompt_table
+    from skucore.base.expectations import validate_prompt_table
 
     promotion = promotions.get(context.partition_key) if context.has_partition_key else None
     if promotion is None:

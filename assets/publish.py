@@ -34,7 +34,7 @@ def refresh_review_decisions(store: StudioStore, queue, promotion_id: str, sku: 
 
 def publish_stage(store: StudioStore, target, promotion_id: str, sku: str, graded: list[dict]) -> dict:
     """cdn_publish for one key: the A's and approved B's, under content-addressed keys; unchanged ones skip."""
-    from skucore.cdn import publish_images
+    from skucore.publish.cdn import publish_images
 
     images = [
         {
@@ -74,7 +74,7 @@ def publish_stage(store: StudioStore, target, promotion_id: str, sku: str, grade
     description="The promotion's manifest (sku, platform, scene, URL, sha256, size, grade) for the CMS.",
 )
 def cdn_manifest(context: dg.AssetExecutionContext, store: StudioStore, cdn: CdnResource) -> dg.MaterializeResult:
-    from skucore.cdn import write_manifest
+    from skucore.publish.cdn import write_manifest
 
     promotion_id = context.partition_key
     skus = context.instance.get_dynamic_partitions(SKUS)  # current catalog: delisted SKUs leave the manifest

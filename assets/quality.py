@@ -27,9 +27,9 @@ def score_generated_row(store, row: dict, *, promotion, category: str | None, ba
                         preset_for=None):
     """Metric results for one generated image row (plain function: used by quality_scores and regeneration).
     `preset_for(platform_id)` gives the platform's rules (configured overrides); default: the shipped presets."""
-    from skucore.platforms import get_preset
-    from skucore.quality import score_image
-    from skucore.types import TextRegion
+    from skucore.base.platforms import get_preset
+    from skucore.quality.score import score_image
+    from skucore.base.types import TextRegion
 
     data = store.get_bytes(row["image_key"])
     regions = [TextRegion(r["kind"], r["text"], tuple(r["box"])) for r in json.loads(row["text_regions"] or "[]")]
@@ -74,7 +74,7 @@ def _promotion_contexts(store, promotions, keys, preset_for=None):
 
 def quality_stage(store: StudioStore, pc: "_PromotionContext", grading: GradingSettings, promotion_id: str, sku: str) -> dict:
     """quality_scores for one key: every metric of every image, and near duplicates across the promotion."""
-    from skucore.quality import near_duplicate_results, perceptual_hash, quality_rows, quality_table
+    from skucore.quality.score import near_duplicate_results, perceptual_hash, quality_rows, quality_table
 
     qcfg = grading.quality_config()
     rows, own_hashes = [], {}
@@ -112,7 +112,7 @@ def quality_stage(store: StudioStore, pc: "_PromotionContext", grading: GradingS
 
 
 def graded_schema() -> pa.Schema:
-    from skucore.grading import GRADES_SCHEMA
+    from skucore.quality.grading import GRADES_SCHEMA
 
     extra = [
         ("sha256", pa.string()),
@@ -134,9 +134,9 @@ def graded_schema() -> pa.Schema:
 
 def grade_sku(store, promotion_id, sku, *, renderer, grading: GradingSettings, pc, log=None) -> tuple[list[dict], list[dict]]:
     """Grade one SKU's images, regenerating C's. Returns (final rows, every attempt's rows)."""
-    from skucore.grading import grade_set
-    from skucore.prompts import adjust_prompt
-    from skucore.quality import near_duplicate_results, perceptual_hash, quality_rows
+    from skucore.quality.grading import grade_set
+    from skucore.prompting.prompts import adjust_prompt
+    from skucore.quality.score import near_duplicate_results, perceptual_hash, quality_rows
 
     gcfg = grading.grading_config()
     qcfg = grading.quality_config()
@@ -214,7 +214,7 @@ def grade_sku(store, promotion_id, sku, *, renderer, grading: GradingSettings, p
         rows.append(row)
         attempts.append(row)
     if new_generated:  # regenerated attempts join the SKU's generated and quality tables (lineage)
-        from skucore.quality import quality_table
+        from skucore.quality.score import quality_table
 
         all_gen = all_generated + new_generated
         store.write_table(T.generated(promotion_id, sku), pa.Table.from_pylist(all_gen, schema=GENERATED_SCHEMA))

@@ -1,4 +1,4 @@
-"""Benchmark for skucore.cutout: accuracy on the synthetic ground truth, speed on it and on the real packshots.
+"""Benchmark for skucore.imaging.cutout: accuracy on the synthetic ground truth, speed on it and on the real packshots.
 
     python bench/bench_cutout.py [--per-kind 2] [--size 1200] [--repeat 3] [--packshots DIR]
 
@@ -24,8 +24,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
 from cutout_groundtruth import groundtruth_set, iou  # noqa: E402
-from skucore.cutout import cut_out  # noqa: E402
-from skucore.types import CutoutRejected  # noqa: E402
+from skucore.imaging.cutout import cut_out  # noqa: E402
+from skucore.base.types import CutoutRejected  # noqa: E402
 
 DEFAULT_PACKSHOTS = "/work/shared/samples/packshots"
 

@@ -14,8 +14,8 @@ import sys
 import tempfile
 import time
 
-from skucore.catalog import load_catalog, validate_photo
-from skucore.sample_catalog import build_synthetic_catalog, sample_catalog_path
+from skucore.catalog.loader import load_catalog, validate_photo
+from skucore.catalog.sample import build_synthetic_catalog, sample_catalog_path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@ functions in a loop, on a synthetic catalog, for two catalog sizes.
     python bench/bench_orchestration.py [--skus 300] [--compare 1200] [--platforms shopify]
                                         [--stages generated_images,quality_scores,graded_sets,cdn_publish]
 
-For each size N: build a synthetic catalog of N SKUs (skucore.sample_catalog.build_synthetic_catalog; 3 scenes per
+For each size N: build a synthetic catalog of N SKUs (skucore.catalog.sample.build_synthetic_catalog; 3 scenes per
 SKU from the promotion's scene roles, studio backend on the CPU) and a copy of promotions/double11.yaml limited to
 --platforms; run the catalog sync, the prompt table and the cutouts once (setup, not timed); then, each in a fresh
 subprocess starting from a copy of that store:
@@ -83,7 +83,7 @@ def setup(home: Path, n: int, platforms: list[str]) -> dict:
     from orchestration.definitions import build_definitions
     from orchestration.demo import run_stage
     from orchestration.partitions import SKUS
-    from skucore.sample_catalog import build_synthetic_catalog
+    from skucore.catalog.sample import build_synthetic_catalog
 
     _quiet_warnings()
     home.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Benchmark: milliseconds per image for skucore.quality.score_image on a typical 800x800 secondary image with
+"""Benchmark: milliseconds per image for skucore.quality.score.score_image on a typical 800x800 secondary image with
 three text regions (price, badge on a brand plate, a selling point), with and without the OCR text check.
 
     python bench/bench_quality.py [--n 30]
@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit" / 
 
 from helpers import Preset, canvas, draw_text, encode, product  # noqa: E402
 
-from skucore.quality import QualityConfig, near_duplicates, score_image  # noqa: E402
+from skucore.quality.score import QualityConfig, near_duplicates, score_image  # noqa: E402
 
 
 def build():
@@ -49,7 +49,7 @@ def main():
     args = ap.parse_args()
     data, box, regions = build()
     t0 = time.perf_counter()
-    import skucore.ocr as ocr
+    import skucore.quality.ocr as ocr
     ocr.get_engine()
     print(f"OCR engine creation: {(time.perf_counter() - t0) * 1000:.0f} ms (once per process)")
     for label, cfg in (("with OCR", QualityConfig()), ("without OCR", QualityConfig(exclude=frozenset({"text"})))):

@@ -5,7 +5,7 @@
 Prints the mean/min/max seconds per SKU (and per image), the byte sizes and JPEG qualities chosen, and memory: peak
 RSS of the process (ru_maxrss, includes the interpreter and libraries) and the numpy/Python allocation peak of one
 SKU's render (tracemalloc; Pillow's and OpenCV's own buffers are not traced).
-Cutouts come from `skucore.cutout.cut_out` when it imports, else a near-white threshold (timed separately, not
+Cutouts come from `skucore.imaging.cutout.cut_out` when it imports, else a near-white threshold (timed separately, not
 included in the render figure).
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from skucore.render import render_sku_images  # noqa: E402
+from skucore.imaging.render import render_sku_images  # noqa: E402
 
 PACKSHOTS = Path("/work/shared/samples/packshots")
 TEMPLATES = {
@@ -50,7 +50,7 @@ class Promo:
 
 
 def threshold_cutout(im: Image.Image):
-    from skucore.types import Cutout
+    from skucore.base.types import Cutout
 
     a = np.asarray(im.convert("RGB"))
     mask = np.where((a < 245).any(axis=2), 255, 0).astype(np.uint8)
@@ -62,9 +62,9 @@ def threshold_cutout(im: Image.Image):
 
 def load_cutouts(n: int):
     try:
-        from skucore.cutout import cut_out
+        from skucore.imaging.cutout import cut_out
 
-        how = "skucore.cutout.cut_out"
+        how = "skucore.imaging.cutout.cut_out"
     except Exception:  # noqa: BLE001
         cut_out, how = threshold_cutout, "threshold (< 245)"
     out = []

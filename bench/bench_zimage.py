@@ -26,7 +26,7 @@ from PIL import Image  # noqa: E402
 
 
 def make_requests(n: int, width: int, height: int, seed0: int = 0):
-    from skucore.types import SceneRequest
+    from skucore.base.types import SceneRequest
 
     out = []
     for i in range(n):

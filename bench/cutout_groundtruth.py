@@ -1,4 +1,4 @@
-"""Synthetic ground truth for `skucore.cutout`: transparent products composited onto white.
+"""Synthetic ground truth for `skucore.imaging.cutout`: transparent products composited onto white.
 
 Each product is drawn as an RGBA image with an anti-aliased alpha (drawn at 4x and reduced with area averaging),
 then composited onto a white backdrop that carries a soft floor shadow, then JPEG-compressed at quality 85..92.

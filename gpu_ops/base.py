@@ -5,7 +5,7 @@ from typing import Protocol, runtime_checkable
 
 from PIL import Image
 
-from skucore.types import SceneRequest
+from skucore.base.types import SceneRequest
 
 MODES = ("inpaint", "text2img")
 
@@ -16,7 +16,7 @@ class ModelNotFoundError(FileNotFoundError):
 
 @runtime_checkable
 class SceneGenerator(Protocol):
-    """What `skucore.render` calls. Returns one RGB image per request, in request order, each of the
+    """What `skucore.imaging.render` calls. Returns one RGB image per request, in request order, each of the
     request's width x height, with the product pixels (mask black) pasted back exactly."""
 
     backend_name: str

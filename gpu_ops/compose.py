@@ -1,6 +1,6 @@
 """Putting the product's own pixels back over a generated scene (one implementation for every backend).
 
-Mask convention (as `skucore.types.SceneRequest`): an "L" image, white (255) = regenerate (background),
+Mask convention (as `skucore.base.types.SceneRequest`): an "L" image, white (255) = regenerate (background),
 black (0) = keep (product); values in between are the product's anti-aliased edge, with product opacity
 `(255 - mask) / 255`.
 

@@ -23,7 +23,7 @@ import time
 
 from PIL import Image
 
-from skucore.types import SceneRequest
+from skucore.base.types import SceneRequest
 
 from .base import validate_request
 from .compose import ShadowSpec, paste_product

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from skucore.types import SceneRequest
+from skucore.base.types import SceneRequest
 
 from .base import ModelNotFoundError, group_requests, validate_request
 from .compose import ShadowSpec, paste_product, upscale_cpu

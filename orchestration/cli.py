@@ -309,7 +309,7 @@ def _review_db(args) -> str:
 
 
 def _cmd_review_list(args) -> int:
-    from skucore.review import ReviewQueue
+    from skucore.publish.review import ReviewQueue
 
     db = _review_db(args)
     if not Path(db).exists():
@@ -335,7 +335,7 @@ def _cmd_review_list(args) -> int:
 
 
 def _decide(args, decision: str) -> int:
-    from skucore.review import ReviewQueue, UnknownReviewItem
+    from skucore.publish.review import ReviewQueue, UnknownReviewItem
 
     db = _review_db(args)
     if not Path(db).exists():

@@ -14,7 +14,7 @@ from pydantic import Field
 def _default_catalog() -> str:
     if os.environ.get("SKUSTUDIO_CATALOG"):
         return os.environ["SKUSTUDIO_CATALOG"]
-    from skucore.sample_catalog import sample_catalog_path
+    from skucore.catalog.sample import sample_catalog_path
 
     return str(sample_catalog_path())
 
@@ -85,7 +85,7 @@ class CatalogSource(dg.ConfigurableResource):
         return Path(uri).read_bytes()
 
     def load(self, known_categories):
-        from skucore.catalog import load_catalog
+        from skucore.catalog.loader import load_catalog
 
         kwargs = dict(
             mapping=self.mapping,

@@ -1,4 +1,4 @@
-"""Marketplace rules as configuration: the presets in `skucore.platforms` are defaults (several numbers are
+"""Marketplace rules as configuration: the presets in `skucore.base.platforms` are defaults (several numbers are
 unconfirmed, see ../shared/reference/platforms.md); a deployment overrides any field per platform here."""
 from typing import Any
 
@@ -12,7 +12,7 @@ class PlatformSettings(dg.ConfigurableResource):
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def preset(self, platform_id: str):
-        from skucore.platforms import get_preset, preset_with_overrides
+        from skucore.base.platforms import get_preset, preset_with_overrides
 
         fields = self.overrides.get(platform_id)
         return preset_with_overrides(platform_id, **fields) if fields else get_preset(platform_id)

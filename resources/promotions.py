@@ -20,7 +20,7 @@ class PromotionLibrary(dg.ConfigurableResource):
     token_budget: int = Field(default=512, description="text-encoder token budget per prompt")
 
     def discover(self):
-        from skucore.promotions import discover_promotions
+        from skucore.prompting.promotions import discover_promotions
 
         return discover_promotions(self.folder)
 
@@ -35,6 +35,6 @@ class PromotionLibrary(dg.ConfigurableResource):
         return promotions[promotion_id]
 
     def templates(self):
-        from skucore.templates import load_template_library
+        from skucore.prompting.templates import load_template_library
 
         return load_template_library(self.template_library)

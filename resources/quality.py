@@ -29,7 +29,7 @@ class GradingSettings(dg.ConfigurableResource):
     )
 
     def quality_config(self):
-        from skucore.quality import QualityConfig
+        from skucore.quality.score import QualityConfig
 
         import dataclasses
 
@@ -40,7 +40,7 @@ class GradingSettings(dg.ConfigurableResource):
         return QualityConfig(exclude=frozenset(self.excluded_metrics), **self.quality_thresholds)
 
     def grading_config(self):
-        from skucore.grading import DEFAULT_WEIGHTS, GradingConfig
+        from skucore.quality.grading import DEFAULT_WEIGHTS, GradingConfig
 
         return GradingConfig(
             weights={**DEFAULT_WEIGHTS, **self.weights},
@@ -51,7 +51,7 @@ class GradingSettings(dg.ConfigurableResource):
         )
 
     def review_queue(self):
-        from skucore.review import ReviewQueue
+        from skucore.publish.review import ReviewQueue
 
         os.makedirs(os.path.dirname(os.path.abspath(self.review_db)), exist_ok=True)
         return ReviewQueue(self.review_db)

@@ -1,6 +1,6 @@
 """Where SKU Studio keeps its working tables and images: a local folder by default, S3 in production.
 
-Keys are '/'-separated and built by the assets from `skucore.safety.key_component` segments only.
+Keys are '/'-separated and built by the assets from `skucore.base.safety.key_component` segments only.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from skucore.storage import atomic_write_bytes
+from skucore.base.storage import atomic_write_bytes
 
 
 def default_home() -> str:

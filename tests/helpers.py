@@ -3,7 +3,7 @@ import csv
 import shutil
 from pathlib import Path
 
-from skucore.sample_catalog import sample_catalog_path
+from skucore.catalog.sample import sample_catalog_path
 
 
 def write_small_catalog(folder: Path, n: int) -> Path:

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from orchestration.cli import EXIT_OK, EXIT_USAGE, main
-from skucore.review import ReviewQueue
+from skucore.publish.review import ReviewQueue
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from assets import _tables as T
 from orchestration.partitions import PROMOTIONS, SKUS
-from skucore.sample_catalog import sample_catalog_path
+from skucore.catalog.sample import sample_catalog_path
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from orchestration.partitions import SKUS
 from orchestration.resources import local_resources
 from resources.gpu import GpuPoolResource, SceneGeneratorResource
 from resources.promotions import PromotionLibrary
-from skucore.templates import default_library
+from skucore.prompting.templates import default_library
 from tests.helpers import prepare_promotion
 
 torch = pytest.importorskip("torch", reason="the GPU extra (torch, diffusers) is part of the test install")
@@ -42,7 +42,7 @@ def _generated_library(folder: Path) -> Path:
 @pytest.fixture
 def small_platform(monkeypatch):
     """A 128 px marketplace preset: the tiny model on a CPU needs ~1 s at 128 px and ~60 s at 800 px."""
-    from skucore import platforms
+    from skucore.base import platforms
 
     preset = platforms.preset_with_overrides("jd", id="test_small", size=(128, 128), min_side=64, max_bytes=200_000)
     monkeypatch.setitem(platforms.PLATFORM_PRESETS, "test_small", preset)
@@ -60,7 +60,7 @@ def _promotion(folder: Path) -> Path:
 
 def test_range_run_loads_the_model_once_and_keeps_product_pixels(tmp_path, small_catalog, tiny_model, small_platform):
     from gpu_ops.zimage import total_loads
-    from skucore.lineage import read_lineage
+    from skucore.imaging.lineage import read_lineage
 
     home = tmp_path / "home"
     resources = local_resources(home=str(home), catalog=str(small_catalog))
@@ -100,7 +100,7 @@ def test_failing_generated_scenes_regenerate_until_max_attempts_then_wait_for_re
     """C's regenerate with a new seed and a prompt adjusted from the failed metric; every attempt stays in the
     lineage; after the last attempt the image goes to review (B, max_attempts_reached)."""
     from resources.quality import GradingSettings
-    from skucore.lineage import read_lineage
+    from skucore.imaging.lineage import read_lineage
 
     home = tmp_path / "home"
     resources = local_resources(home=str(home), catalog=str(small_catalog))

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from skucore.catalog import CATALOG_SCHEMA, CatalogError, load_catalog
+from skucore.catalog.loader import CATALOG_SCHEMA, CatalogError, load_catalog
 
 NAME = "经典T恤 黑色 / Classic Tee Black"
 

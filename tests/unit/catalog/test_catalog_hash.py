@@ -1,7 +1,7 @@
 """content_hash: changes when a field or the photo's bytes change, stable otherwise."""
 import hashlib
 
-from skucore.catalog import load_catalog
+from skucore.catalog.loader import load_catalog
 
 
 def _hash(path, **kwargs):

@@ -6,7 +6,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from skucore.catalog import load_catalog, validate_photo
+from skucore.catalog.loader import load_catalog, validate_photo
 
 
 def _png_claiming(width: int, height: int) -> bytes:

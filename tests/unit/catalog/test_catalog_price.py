@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from skucore.catalog import parse_price
+from skucore.catalog.loader import parse_price
 
 
 @pytest.mark.parametrize("text, value, currency", [

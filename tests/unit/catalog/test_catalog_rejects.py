@@ -1,7 +1,7 @@
 """Every reject reason, each with its offending value; a bad row never fails the load."""
 import pytest
 
-from skucore.catalog import load_catalog
+from skucore.catalog.loader import load_catalog
 
 
 def _rejects(load):

@@ -1,8 +1,8 @@
 import csv
 from pathlib import Path
 
-from skucore.catalog import load_catalog
-from skucore.sample_catalog import build_synthetic_catalog, sample_catalog_path
+from skucore.catalog.loader import load_catalog
+from skucore.catalog.sample import build_synthetic_catalog, sample_catalog_path
 
 
 def test_shipped_sample_loads_clean():

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from skucore.catalog import CatalogError, load_catalog
+from skucore.catalog.loader import CatalogError, load_catalog
 
 CLASSIC = ["Handle", "Title", "Body (HTML)", "Vendor", "Type", "Tags", "Published", "Option1 Name", "Option1 Value",
            "Option2 Name", "Option2 Value", "Option3 Name", "Option3 Value", "Variant SKU", "Variant Grams",

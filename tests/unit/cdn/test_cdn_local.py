@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from skucore import cdn
-from skucore.cdn import (
+from skucore.publish import cdn
+from skucore.publish.cdn import (
     IMAGE_CACHE_CONTROL, MANIFEST_CACHE_CONTROL, LocalFolderCdn, ManifestIntegrityError, image_key, manifest_key,
     publish_images, read_manifest, remove_sku, write_manifest,
 )
@@ -212,7 +212,7 @@ def test_manifest_write_is_atomic_when_the_process_dies_mid_write(tmp_path, monk
     def dying_replace(src, dst):
         raise KeyboardInterrupt("killed during rename")
 
-    monkeypatch.setattr("skucore.storage.os.replace", dying_replace)
+    monkeypatch.setattr("skucore.base.storage.os.replace", dying_replace)
     with pytest.raises(KeyboardInterrupt):
         write_manifest(target, "p", rows + more, generated_at="2025-11-12T00:00:00Z")
     monkeypatch.undo()

@@ -18,7 +18,7 @@ from dagster import EnvVar, asset, materialize
 from dagster_aws.s3 import S3Resource
 
 from resources.cdn import CdnResource, S3CdnTarget
-from skucore.cdn import (
+from skucore.publish.cdn import (
     IMAGE_CACHE_CONTROL, MANIFEST_CACHE_CONTROL, CdnError, CdnIntegrityError, CdnUnavailableError,
     ManifestIntegrityError, manifest_key, publish_images, read_manifest, remove_sku, write_manifest,
 )

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from skucore.cutout import cut_out
+from skucore.imaging.cutout import cut_out
 
 pytestmark = pytest.mark.heavy
 

@@ -1,4 +1,4 @@
-"""Hard cases of skucore.cutout.cut_out, on composed images, the synthetic ground truth and the shared packshots."""
+"""Hard cases of skucore.imaging.cutout.cut_out, on composed images, the synthetic ground truth and the shared packshots."""
 import cv2
 import numpy as np
 import pytest
@@ -6,8 +6,8 @@ from PIL import Image
 
 import cutout_groundtruth as g
 from cutout_test_helpers import packshot
-from skucore.cutout import cut_out
-from skucore.types import CutoutRejected
+from skucore.imaging.cutout import cut_out
+from skucore.base.types import CutoutRejected
 
 
 def _fg(mask):

@@ -1,9 +1,9 @@
-"""Pixel contracts of skucore.cutout: interior pixels untouched, no white halo, accuracy, determinism."""
+"""Pixel contracts of skucore.imaging.cutout: interior pixels untouched, no white halo, accuracy, determinism."""
 import numpy as np
 import pytest
 
 import cutout_groundtruth as g
-from skucore.cutout import cut_out
+from skucore.imaging.cutout import cut_out
 
 
 @pytest.mark.parametrize("kind", ["mug_red", "cap", "tote", "tee_black"])

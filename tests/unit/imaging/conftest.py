@@ -6,7 +6,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from imaging_helpers import PACKSHOTS, SKU_ROW, TEMPLATES, FakePromotion, cutout_from_rgba, drawn_product
-from skucore.types import Cutout
+from skucore.base.types import Cutout
 
 
 @pytest.fixture(scope="session")

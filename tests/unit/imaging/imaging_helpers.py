@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from skucore.types import Cutout
+from skucore.base.types import Cutout
 
 PACKSHOTS = Path("/work/shared/samples/packshots")
 

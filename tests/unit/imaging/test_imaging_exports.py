@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image, JpegImagePlugin
 
-from skucore.exports import (ExportRuleViolation, ExportTooLarge, _encode, export_image, srgb_icc_profile)
-from skucore.platforms import preset_with_overrides
-from skucore.studio import render_scene
-from skucore.types import TextRegion
+from skucore.imaging.exports import (ExportRuleViolation, ExportTooLarge, _encode, export_image, srgb_icc_profile)
+from skucore.base.platforms import preset_with_overrides
+from skucore.imaging.studio import render_scene
+from skucore.base.types import TextRegion
 
 
 def noise(size=(800, 800), seed=0) -> Image.Image:
@@ -109,6 +109,6 @@ def test_lineage_counts_towards_the_limit():
     preset = preset_with_overrides("taobao", max_bytes=q95 + 1000)  # fits without lineage, not with it
     e = export_image(img, preset, slot="secondary", lineage=lineage)
     assert e.byte_size <= preset.max_bytes and e.quality < 95
-    from skucore.lineage import read_lineage
+    from skucore.imaging.lineage import read_lineage
 
     assert read_lineage(e.data) == lineage

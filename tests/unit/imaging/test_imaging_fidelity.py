@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skucore.exports import export_image
-from skucore.fidelity import product_fidelity
-from skucore.platforms import preset_with_overrides
-from skucore.studio import render_scene
+from skucore.imaging.exports import export_image
+from skucore.imaging.fidelity import product_fidelity
+from skucore.base.platforms import preset_with_overrides
+from skucore.imaging.studio import render_scene
 
 PNG_PRESET = preset_with_overrides("taobao", format="PNG")
 

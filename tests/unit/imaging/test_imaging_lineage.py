@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skucore.lineage import (DST_COMPOSITE_CAPTURE, DST_COMPOSITE_TRAINED, DST_TRAINED, XMP_HEADER,
+from skucore.imaging.lineage import (DST_COMPOSITE_CAPTURE, DST_COMPOSITE_TRAINED, DST_TRAINED, XMP_HEADER,
                              embed_lineage, read_labels, read_lineage)
 
 LINEAGE = {"sku": "SKU-1", "promotion": "double11", "scene": "detail", "role": "detail", "platform": "taobao",

@@ -5,10 +5,10 @@ import pytest
 from PIL import Image
 
 from imaging_helpers import TEMPLATES, decode, prompt_row
-from skucore.lineage import DST_COMPOSITE_CAPTURE, DST_COMPOSITE_TRAINED, read_labels, read_lineage
-from skucore.platforms import preset_with_overrides
-from skucore.render import render_sku_images
-from skucore.types import SceneRequest
+from skucore.imaging.lineage import DST_COMPOSITE_CAPTURE, DST_COMPOSITE_TRAINED, read_labels, read_lineage
+from skucore.base.platforms import preset_with_overrides
+from skucore.imaging.render import render_sku_images
+from skucore.base.types import SceneRequest
 
 PLATFORMS = ["taobao", "pinduoduo"]
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skucore.studio import (SURFACES, make_backdrop, paste_product, place_product, placement_box, render_scene,
+from skucore.imaging.studio import (SURFACES, make_backdrop, paste_product, place_product, placement_box, render_scene,
                             resolve_brand_tokens)
 
 SIZE = (480, 480)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skucore.fonts import NOTDEF_PROBE, brand_face, default_cjk_face, font_for_text, load_font, missing_glyphs
-from skucore.studio import parse_colour, render_scene
-from skucore.typography import (apply_overlays, contrast_ratio, draw_badge, draw_price_tag, format_price,
+from skucore.imaging.fonts import NOTDEF_PROBE, brand_face, default_cjk_face, font_for_text, load_font, missing_glyphs
+from skucore.imaging.studio import parse_colour, render_scene
+from skucore.imaging.typography import (apply_overlays, contrast_ratio, draw_badge, draw_price_tag, format_price,
                                 normalise_for_ocr, overlay_layout, pick_text_colour, wrap_text)
 
 

@@ -72,5 +72,5 @@ def write_promo(tmp_path):
 
 @pytest.fixture
 def double11():
-    from skucore.promotions import load_promotion
+    from skucore.prompting.promotions import load_promotion
     return load_promotion(DOUBLE11)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from skucore.promotions import (
+from skucore.prompting.promotions import (
     KNOWN_PLATFORMS,
     PriceRule,
     PromotionError,
@@ -181,7 +181,7 @@ def test_custom_platform_list(promo_data, write_promo):
 
 
 def test_every_platform_with_an_export_preset_is_known(promo_data, write_promo):
-    from skucore.platforms import PLATFORM_PRESETS
+    from skucore.base.platforms import PLATFORM_PRESETS
 
     promo_data["platforms"] = sorted(PLATFORM_PRESETS)
     assert set(load_promotion(write_promo(promo_data)).platforms) == set(PLATFORM_PRESETS)

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from skucore.prompts import (
+from skucore.prompting.prompts import (
     PROBLEMS_SCHEMA,
     PROMPT_ADJUSTMENTS,
     PROMPT_TABLE_SCHEMA,
@@ -17,7 +17,7 @@ from skucore.prompts import (
     prompt_hash,
     seed_for,
 )
-from skucore.templates import load_template_library
+from skucore.prompting.templates import load_template_library
 
 
 def one_template_library(tmp_path, prompt: str, *, role="studio", extra: dict | None = None):
@@ -77,7 +77,7 @@ def test_unknown_category_uses_default_templates(catalog, double11):
 
 
 def test_missing_role_is_marked_not_fatal(catalog, double11, promo_data, write_promo):
-    from skucore.promotions import load_promotion
+    from skucore.prompting.promotions import load_promotion
     promo_data["scene_roles"]["electronics"] = ["studio", "flatlay", "banner"]
     promo = load_promotion(write_promo(promo_data))
     build = build_prompt_table(catalog, promo)
@@ -127,7 +127,7 @@ def test_price_problems_only_block_price_overlays(double11, make_catalog):
 
 
 def test_amount_off_refuses_other_currency(promo_data, write_promo, make_catalog):
-    from skucore.promotions import load_promotion
+    from skucore.prompting.promotions import load_promotion
     promo_data["price_rule"] = {"kind": "amount_off", "value": 20, "round_to": 1, "currency": "CNY"}
     promo = load_promotion(write_promo(promo_data))
     cat = make_catalog([

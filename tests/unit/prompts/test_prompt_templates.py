@@ -6,7 +6,7 @@ import copy
 import pytest
 import yaml
 
-from skucore.templates import (
+from skucore.prompting.templates import (
     DEFAULT_LIBRARY_PATH,
     SceneTemplate,
     TemplateLibraryError,

@@ -10,7 +10,7 @@ import noto_cjk_sans_otc
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from skucore.types import TextRegion
+from skucore.base.types import TextRegion
 
 FONT_PATH = Path(noto_cjk_sans_otc.__file__).parent / "NotoSansCJK-Regular.ttc"
 SC_INDEX = 2  # Simplified Chinese face in the collection

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from skucore.colour import ciede2000, delta_e_rgb, hex_to_lab, hex_to_rgb
+from skucore.base.colour import ciede2000, delta_e_rgb, hex_to_lab, hex_to_rgb
 
 # Sharma, Wu & Dalal (2005), "The CIEDE2000 color-difference formula", Table 1 (pair number, Lab1, Lab2, ΔE00)
 SHARMA = [

@@ -1,6 +1,6 @@
 import pytest
 
-from skucore.grading import (
+from skucore.quality.grading import (
     GRADES_SCHEMA,
     Grade,
     GradingConfig,
@@ -10,7 +10,7 @@ from skucore.grading import (
     next_action,
     prompt_adjustment,
 )
-from skucore.quality import METRICS, MetricResult
+from skucore.quality.score import METRICS, MetricResult
 
 
 def results(fail=(), error=(), exclude=()):

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from helpers import Preset, blurred, canvas, draw_text, encode, product
-from skucore.quality import (
+from skucore.quality.score import (
     METRICS,
     QUALITY_SCHEMA,
     QualityConfig,
@@ -200,7 +200,7 @@ def test_text_on_main_image_breaks_policy():
 
 def test_text_box_outside_image_fails():
     im, box = main_image()
-    from skucore.types import TextRegion
+    from skucore.base.types import TextRegion
 
     r = score(im, slot="secondary", product_box=box, text_regions=[TextRegion("price", "¥9", (900, 900, 950, 950))])
     assert_fail(r["text"])

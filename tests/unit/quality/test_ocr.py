@@ -2,7 +2,7 @@ import pytest
 from PIL import Image
 
 from helpers import draw_text
-from skucore.ocr import normalise_text, read_text, text_key
+from skucore.quality.ocr import normalise_text, read_text, text_key
 
 
 def test_normalise_text_nfkc_and_whitespace():

@@ -2,7 +2,7 @@ import sqlite3
 
 import pytest
 
-from skucore.review import ReviewQueue, UnknownReviewItem
+from skucore.publish.review import ReviewQueue, UnknownReviewItem
 
 
 def item(key="p/S1/a0.jpg", sha="a" * 64, **kw):

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from skucore.storage import atomic_write_bytes
+from skucore.base.storage import atomic_write_bytes
 
 
 def test_replaces_whole_file(tmp_path):

@@ -1,7 +1,7 @@
 """The Great Expectations gates close for the right reasons and report their figures."""
 import pyarrow as pa
 
-from skucore.expectations import validate_catalog, validate_prompt_table
+from skucore.base.expectations import validate_catalog, validate_prompt_table
 
 CATS = ["fashion", "default"]
 

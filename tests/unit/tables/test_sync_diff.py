@@ -1,6 +1,6 @@
 import pyarrow as pa
 
-from skucore.sync import diff_catalog
+from skucore.catalog.sync import diff_catalog
 
 
 def _t(pairs):

@@ -3,7 +3,7 @@
 The product's pixels are the photo's own. The cutout is scaled once (Lanczos, premultiplied alpha, which Pillow
 does for RGBA) to its placed size; that scaled RGBA is `Scene.scaled_product`, and wherever its alpha is 255 the
 scene's pixels are *exactly* its RGB (integer compositing; shadows and reflections are drawn on the backdrop first
-and the product goes over them). `skucore.fidelity` checks that promise on every export.
+and the product goes over them). `skucore.imaging.fidelity` checks that promise on every export.
 
 Backdrops (`backdrop` dict, from a scene template):
 - ``{"kind": "white"}``: RGB 255,255,255 exactly (marketplace main images).
@@ -17,7 +17,7 @@ of (backdrop, canvas size, seed).
 Generated scenes: `place_product(...)` gives the init canvas, the inpainting mask (white = regenerate) and the
 scaled product; `paste_product(...)` puts the product's own pixels back over whatever a generator returned.
 
-Fill ratio: ``max(box_w / canvas_w, box_h / canvas_h)`` of the product's bounding box, see `skucore.platforms`.
+Fill ratio: ``max(box_w / canvas_w, box_h / canvas_h)`` of the product's bounding box, see `skucore.base.platforms`.
 """
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ def _seed_rng(seed: int, salt: int = 0) -> np.random.Generator:
 
 
 def cutout_crop(cutout: Any) -> Image.Image:
-    """The product's bounding box as RGBA. Accepts `skucore.types.Cutout` (or anything with `cropped_rgba()`),
+    """The product's bounding box as RGBA. Accepts `skucore.base.types.Cutout` (or anything with `cropped_rgba()`),
     an RGBA `PIL.Image` (cropped to its alpha's bounding box) or an HxWx4 uint8 array."""
     if hasattr(cutout, "cropped_rgba"):
         im = cutout.cropped_rgba()
@@ -452,7 +452,7 @@ def render_scene(cutout: Any, backdrop: dict | None, canvas_size: tuple[int, int
                  product_area: tuple[int, int, int, int] | None = None) -> Scene:
     """Render a studio scene: backdrop, (shadow), (reflection), then the product's own pixels on top.
 
-    `cutout`: `skucore.types.Cutout`, RGBA PIL image or HxWx4 uint8 array. `fill` is the product box's fill
+    `cutout`: `skucore.base.types.Cutout`, RGBA PIL image or HxWx4 uint8 array. `fill` is the product box's fill
     ratio of the canvas; `product_area` (default the canvas) bounds and centres it. Deterministic in all
     arguments."""
     canvas_size = (int(canvas_size[0]), int(canvas_size[1]))

@@ -58,7 +58,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from skucore.types import Cutout, CutoutRejected
+from skucore.base.types import Cutout, CutoutRejected
 
 __all__ = ["cut_out", "Cutout", "CutoutRejected"]
 

@@ -8,7 +8,7 @@ Rules kept here:
   Decorations (plates, bullets, the strike line) stay inside or outside those boxes but are not text.
 - Colours come from the brand kit (duck-typed object or dict: primary, secondary, accent, text as "#RRGGBB",
   font as a path); text colour against its plate is chosen for a WCAG contrast ratio of at least 4.5.
-- The caller decides *whether* text may go on an image (`skucore.platforms`: never on marketplace main images).
+- The caller decides *whether* text may go on an image (`skucore.base.platforms`: never on marketplace main images).
 
 Layout: `overlay_layout(canvas_size, overlays)` reserves a top band (badge left, selling points right) and a bottom
 band (price tag, right-aligned) and returns the product area in between, which `studio.render_scene(...,
@@ -24,9 +24,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from skucore.fonts import font_for_text
-from skucore.studio import parse_colour
-from skucore.types import TextRegion
+from skucore.imaging.fonts import font_for_text
+from skucore.imaging.studio import parse_colour
+from skucore.base.types import TextRegion
 
 DEFAULT_BRAND = {"primary": "#E1251B", "secondary": "#FFFFFF", "accent": "#FFD100", "text": "#1A1A1A",
                  "font": None}

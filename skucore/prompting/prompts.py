@@ -30,9 +30,9 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from skucore.promotions import Promotion
-from skucore.safety import is_safe_sku
-from skucore.templates import SceneTemplate, TemplateLibrary, _as_library, resolve_template
+from skucore.prompting.promotions import Promotion
+from skucore.base.safety import is_safe_sku
+from skucore.prompting.templates import SceneTemplate, TemplateLibrary, _as_library, resolve_template
 
 __all__ = [
     "TOKEN_BUDGET", "PROMPT_TABLE_SCHEMA", "PROBLEMS_SCHEMA", "PROMPT_ADJUSTMENTS", "PromptBuild",

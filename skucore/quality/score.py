@@ -382,7 +382,7 @@ def _dominant_colour(rgb_px: np.ndarray) -> tuple[int, int, int]:
 
 
 def _brand_colour(rgb, regions_clipped, brand_colours, backdrop_kind, backdrop, cfg) -> MetricResult:
-    from skucore.colour import ciede2000, hex_to_lab, rgb_to_lab
+    from skucore.base.colour import ciede2000, hex_to_lab, rgb_to_lab
 
     m = "brand_colour"
     if backdrop_kind is None:
@@ -421,7 +421,7 @@ def _brand_colour(rgb, regions_clipped, brand_colours, backdrop_kind, backdrop, 
 
 
 def _text(img: Image.Image, regions_clipped) -> MetricResult:
-    from skucore.ocr import read_text, text_key
+    from skucore.quality.ocr import read_text, text_key
 
     m = "text"
     if not regions_clipped:

@@ -28,8 +28,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFile
 
-from skucore.platforms import PlatformPreset, main_needs_pure_white, resolve_preset
-from skucore.types import TextRegion
+from skucore.base.platforms import PlatformPreset, main_needs_pure_white, resolve_preset
+from skucore.base.types import TextRegion
 
 SLOTS = ("main", "secondary")
 _MAXBLOCK_LOCK = threading.Lock()
@@ -273,7 +273,7 @@ def export_image(scene_or_image: Any, preset: str | PlatformPreset, *, slot: str
     icc = srgb_icc_profile() if icc_profile else None
     overhead = 0
     if lineage is not None:
-        from skucore.lineage import metadata_overhead
+        from skucore.imaging.lineage import metadata_overhead
 
         overhead = metadata_overhead(lineage, fmt)
     limit = preset.max_bytes - overhead
@@ -304,7 +304,7 @@ def export_image(scene_or_image: Any, preset: str | PlatformPreset, *, slot: str
         raise ExportTooLarge(f"{preset.id}: could not meet {preset.max_bytes} bytes", None)
 
     if lineage is not None:
-        from skucore.lineage import embed_lineage
+        from skucore.imaging.lineage import embed_lineage
 
         data = embed_lineage(data, fmt, lineage)
     if len(data) > preset.max_bytes:  # metadata estimate was short: never ship over the limit

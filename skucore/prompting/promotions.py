@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from skucore.safety import is_safe_sku
+from skucore.base.safety import is_safe_sku
 
 __all__ = [
     "KNOWN_PLATFORMS",
@@ -37,8 +37,8 @@ KNOWN_PLATFORMS: tuple[str, ...] = ("amazon_main", "taobao", "tmall", "jd", "pin
 
 
 def _known_platforms() -> tuple[str, ...]:
-    """Every platform with an export preset (skucore.platforms holds them, in one place)."""
-    from skucore.platforms import PLATFORM_PRESETS
+    """Every platform with an export preset (skucore.base.platforms holds them, in one place)."""
+    from skucore.base.platforms import PLATFORM_PRESETS
 
     return tuple(PLATFORM_PRESETS) or KNOWN_PLATFORMS
 PRICE_RULE_KINDS: tuple[str, ...] = ("percent_off", "amount_off", "fixed", "none")

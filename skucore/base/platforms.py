@@ -219,7 +219,7 @@ def resolve_preset(preset: str | PlatformPreset) -> PlatformPreset:
 
 
 # Categories exempt from "white_except_apparel". Exact (case-folded) match, the same set as
-# skucore.quality.QualityConfig.apparel_categories, so rendering and grading agree on which SKUs are apparel.
+# skucore.quality.score.QualityConfig.apparel_categories, so rendering and grading agree on which SKUs are apparel.
 APPAREL_CATEGORIES = frozenset({"apparel", "clothing", "fashion", "garment", "garments", "服装", "服饰"})
 
 

@@ -93,7 +93,7 @@ def product_fidelity(output_rgb: Any, product_box: tuple[int, int, int, int], sc
         max_abs_diff=max_abs,
         mean_abs_diff=round(l1 / (3.0 * n), 4),
         psnr_db=round(psnr, 3),
-        psnr=round(psnr, 3),  # alias read by skucore.quality and the asset metadata
+        psnr=round(psnr, 3),  # alias read by skucore.quality.score and the asset metadata
         changed_fraction=round(changed / n, 6),
         worst_block_mad=round(worst, 3),
         exact=max_abs == 0,

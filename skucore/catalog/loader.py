@@ -30,8 +30,8 @@ from typing import Any, Callable
 import pyarrow as pa
 from PIL import Image, ImageFile
 
-from skucore.catalog_formats import CatalogError, RawRecord, cell_text, read_source
-from skucore.safety import is_safe_sku
+from skucore.catalog.formats import CatalogError, RawRecord, cell_text, read_source
+from skucore.base.safety import is_safe_sku
 
 __all__ = [
     "CATALOG_SCHEMA", "REJECTS_SCHEMA", "DEFAULT_KNOWN_CATEGORIES", "CATEGORY_SYNONYMS", "CatalogError",
@@ -65,7 +65,7 @@ REJECTS_SCHEMA = pa.schema([
     pa.field("message", pa.string()),
 ])
 
-# The template library's categories (skucore.templates owns the real list; the Dagster layer passes it in).
+# The template library's categories (skucore.prompting.templates owns the real list; the Dagster layer passes it in).
 DEFAULT_KNOWN_CATEGORIES = ("electronics", "fashion", "home_decor", "beauty", "default")
 
 # Source category (after lowercase, spaces -> "_") -> template category. Shopify "Type" values are free text, and

@@ -1,6 +1,6 @@
 """A/B/C grading of scored images, and what happens next to each.
 
-- A: publish. B: a person reviews (the review queue, `skucore.review`). C: regenerate with a new seed and a prompt
+- A: publish. B: a person reviews (the review queue, `skucore.publish.review`). C: regenerate with a new seed and a prompt
   adjustment chosen from the failed metrics (`prompt_adjustment`), up to `max_attempts` attempts; a C on its last
   attempt becomes B with the reason "max_attempts_reached".
 - Score: the weighted share of passed metrics, over the metrics that were computed or errored (status "pass",
@@ -13,7 +13,7 @@
     (`c_on_generated_fail`). On a studio render these are deterministic, so a new seed would not help: B.
 
 Attempts count from 0: attempt 0 is the first render, and `max_attempts=3` allows attempts 0, 1 and 2.
-Metric results are read duck-typed (`MetricResult` objects or rows of `skucore.quality.QUALITY_SCHEMA`).
+Metric results are read duck-typed (`MetricResult` objects or rows of `skucore.quality.score.QUALITY_SCHEMA`).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 Shopify product exports.
 
 This module only turns a file into `RawRecord`s (canonical field -> raw value, plus leftover columns); it does no
-validation. `skucore.catalog` validates records, checks photos and builds the Arrow tables.
+validation. `skucore.catalog.loader` validates records, checks photos and builds the Arrow tables.
 
 `source_row` is the row a person finds when they open the file: for CSV and Excel the spreadsheet row number
 (the header is row 1, the first data row is 2); for Parquet, which has no header row, the 0-based row index that

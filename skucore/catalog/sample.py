@@ -7,9 +7,9 @@ import io
 import random
 from pathlib import Path
 
-from skucore.storage import atomic_write_text
+from skucore.base.storage import atomic_write_text
 
-_REPO_ROOT = Path(__file__).resolve().parent.parent
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def sample_catalog_path() -> Path:

@@ -11,7 +11,7 @@ Backdrop dicts (what the `studio` renderer draws; the GPU backends paint their o
 - ``{kind: brand, colour: primary|secondary|accent, tint: 0..1}`` (tint mixes toward white, 0 = the colour itself).
 - ``{kind: surface, surface: marble|wood|linen|concrete, colours: [wall colour, ...]}`` (optional colours).
 Colours are "#RRGGBB" or a brand-kit token "brand.primary" / "brand.secondary" / "brand.accent" / "brand.text",
-which `skucore.prompts` resolves against the promotion's brand kit.
+which `skucore.prompting.prompts` resolves against the promotion's brand kit.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import yaml
 from jinja2 import TemplateSyntaxError, meta
 
-from skucore.promotions import load_yaml_strict
+from skucore.prompting.promotions import load_yaml_strict
 
 __all__ = [
     "BACKENDS", "BACKDROP_KINDS", "SURFACES", "OVERLAYS", "PROMPT_VARIABLES", "DEFAULT_LIBRARY_PATH",
@@ -41,7 +41,7 @@ GRADIENT_DIRECTIONS = ("vertical", "horizontal", "radial")
 BRAND_TOKENS = ("brand.primary", "brand.secondary", "brand.accent", "brand.text")
 MAIN_IMAGE_ROLE = "studio"
 
-# The variables a prompt template may use (what `skucore.prompts` puts in the render context). A field that is
+# The variables a prompt template may use (what `skucore.prompting.prompts` puts in the render context). A field that is
 # null in a catalog row is absent from that row's context, so `{{ color }}` fails for that row (StrictUndefined);
 # write `{% if color is defined %}...{% endif %}` or `{{ color | default('') }}` for optional fields.
 PROMPT_VARIABLES = frozenset({
@@ -49,7 +49,7 @@ PROMPT_VARIABLES = frozenset({
     "price", "promo_price", "currency", "role", "promotion",
 })
 
-DEFAULT_LIBRARY_PATH = Path(__file__).parent / "data" / "templates.yaml"
+DEFAULT_LIBRARY_PATH = Path(__file__).resolve().parents[1] / "data" / "templates.yaml"
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _COLOUR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
@@ -235,7 +235,7 @@ def _validate_template(path: str, category: str, role: str, data: Any, defaults:
 
 def parse_template_library(data: Any, path: str | Path = "<memory>") -> TemplateLibrary:
     """Validate an already-parsed library mapping (see `load_template_library`)."""
-    from skucore.prompts import make_environment  # the same sandbox that renders, so syntax checks agree
+    from skucore.prompting.prompts import make_environment  # the same sandbox that renders, so syntax checks agree
 
     path = str(path)
     env = make_environment()

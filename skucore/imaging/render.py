@@ -3,7 +3,7 @@
 `render_sku_images(...)` is what the `generated_images` asset calls for one (promotion, SKU) partition:
 - slot: "main" when the row's role is the promotion's `main_role`, else "secondary";
 - main slot: the platform's placement (`target_fill`, `margin`), no overlays; where the platform asks for a pure
-  white main image (see `skucore.platforms.main_needs_pure_white`) the backdrop is pure white with no shadow or
+  white main image (see `skucore.base.platforms.main_needs_pure_white`) the backdrop is pure white with no shadow or
   reflection, rendered in the studio whatever the template's backend (a diffusion model has nothing to add to
   RGB 255,255,255, and the pixel rule is exact);
 - secondary slots: the template's backdrop, shadow, reflection and overlays (price, badge, selling points), laid
@@ -18,19 +18,19 @@
 Deterministic: same inputs (and a deterministic generator) give the same bytes.
 
 Templates and promotions are duck-typed (attributes or dict keys), so this module imports neither
-`skucore.templates` nor `skucore.promotions` at import time.
+`skucore.prompting.templates` nor `skucore.prompting.promotions` at import time.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from skucore.exports import ExportTooLarge, export_image
-from skucore.fidelity import product_fidelity
-from skucore.platforms import PlatformPreset, main_needs_pure_white, preset_with_overrides, resolve_preset
-from skucore.studio import Scene, place_product, render_scene, resolve_brand_tokens, scene_from_generated
-from skucore.types import SceneRequest, TextRegion
-from skucore.typography import apply_overlays, overlay_layout
+from skucore.imaging.exports import ExportTooLarge, export_image
+from skucore.imaging.fidelity import product_fidelity
+from skucore.base.platforms import PlatformPreset, main_needs_pure_white, preset_with_overrides, resolve_preset
+from skucore.imaging.studio import Scene, place_product, render_scene, resolve_brand_tokens, scene_from_generated
+from skucore.base.types import SceneRequest, TextRegion
+from skucore.imaging.typography import apply_overlays, overlay_layout
 
 GENERATED_BACKENDS = ("diffusers", "server")
 DEFAULT_SECONDARY_FILL = 0.80
@@ -73,7 +73,7 @@ def _template_for(row: dict, templates_by_id: dict | None, category: Any) -> Any
     if templates_by_id and tid in templates_by_id:
         return templates_by_id[tid]
     try:  # lazy: the templates module is built in parallel and may be absent
-        from skucore.templates import resolve_template  # type: ignore
+        from skucore.prompting.templates import resolve_template  # type: ignore
 
         return resolve_template(category or "default", row.get("role"))
     except Exception:  # noqa: BLE001 - any failure: the plain default template

@@ -2,7 +2,7 @@
 
 Target-agnostic: everything here talks to a `CdnTarget` (a local folder here; S3 in `resources.cdn`).
 
-Keys (never built from unescaped catalog text; every segment goes through `skucore.safety.key_component`):
+Keys (never built from unescaped catalog text; every segment goes through `skucore.base.safety.key_component`):
 
     promotions/{promotion}/skus/{sku}/{role}-{platform}-{sha256[:16]}.{ext}     image, immutable
     promotions/{promotion}/manifest.json                                      manifest, short max-age
@@ -36,8 +36,8 @@ from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence, runtime
 
 import pyarrow as pa
 
-from skucore.safety import key_component
-from skucore.storage import atomic_write_bytes
+from skucore.base.safety import key_component
+from skucore.base.storage import atomic_write_bytes
 
 MANIFEST_SCHEMA_VERSION = 1
 IMAGE_CACHE_CONTROL = "public, max-age=31536000, immutable"
