@@ -7,8 +7,9 @@ import json
 
 import dagster as dg
 
-from assets import _tables as T
-from orchestration.partitions import PROMOTIONS, SKUS
+from skucore import tables as T
+from assets.partitions import PROMOTIONS, SKUS
+from assets.metadata import md_table
 from resources.catalog import CatalogSource
 from resources.cdn import CdnResource
 from resources.promotions import PromotionLibrary
@@ -17,19 +18,6 @@ from resources.storage import StudioStore
 
 def _known_categories(templates: PromotionLibrary) -> list[str]:
     return templates.templates().categories()
-
-
-def _md_cell(value) -> str:
-    """Catalog text as inert Markdown: a code span (no links, images or HTML), one line, bounded."""
-    text = " ".join(str("" if value is None else value).split())[:80].replace("`", "'").replace("|", "\\|")
-    return f"`{text}`" if text else ""
-
-
-def _md_table(rows: list[dict], columns: list[str], limit: int = 20) -> str:
-    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    body = "".join("| " + " | ".join(_md_cell(r.get(c)) for c in columns) + " |\n" for r in rows[:limit])
-    more = f"\n… and {len(rows) - limit} more" if len(rows) > limit else ""
-    return head + body + more
 
 
 @dg.multi_asset(
@@ -59,7 +47,7 @@ def catalog(context: dg.AssetExecutionContext, store: StudioStore, catalog_sourc
             ),
             "stats": dg.MetadataValue.json(json.loads(json.dumps(getattr(loaded, "stats", {}), default=str))),
             "preview": dg.MetadataValue.md(
-                _md_table(loaded.table.to_pylist(), ["sku", "name", "category", "price", "currency"])
+                md_table(loaded.table.to_pylist(), ["sku", "name", "category", "price", "currency"])
             ),
             "table": dg.MetadataValue.path(store.uri(T.CATALOG_CANDIDATE)),
         },
@@ -70,7 +58,7 @@ def catalog(context: dg.AssetExecutionContext, store: StudioStore, catalog_sourc
             "dagster/row_count": loaded.rejects.num_rows,
             "reasons": dg.MetadataValue.json(dict(reasons)),
             "rejects": dg.MetadataValue.md(
-                _md_table(loaded.rejects.to_pylist(), ["source_row", "sku", "reason", "field", "value", "message"])
+                md_table(loaded.rejects.to_pylist(), ["source_row", "sku", "reason", "field", "value", "message"])
             ),
         },
     )

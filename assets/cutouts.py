@@ -6,26 +6,12 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from assets import _tables as T
-from assets._per_partition import UpstreamMissing, materialize_stages, raise_if_failed
-from assets._thumbs import thumbnail_md
-from orchestration.partitions import skus_partitions
+from skucore import tables as T
+from assets.partition_loop import UpstreamMissing, materialize_stages, raise_if_failed
+from assets.metadata import thumbnail_md
+from assets.partitions import skus_partitions
 from resources.catalog import CatalogSource
 from resources.storage import StudioStore
-
-CUTOUT_META_SCHEMA = pa.schema(
-    [
-        ("sku", pa.string()),
-        ("photo_sha256", pa.string()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("bbox", pa.list_(pa.int32())),
-        ("area_ratio", pa.float64()),
-        ("touches_edge", pa.bool_()),
-        ("edges_touched", pa.list_(pa.string())),
-        ("flags", pa.list_(pa.string())),
-    ]
-)
 
 
 def catalog_rows_by_sku(store: StudioStore) -> dict[str, dict]:
@@ -89,7 +75,7 @@ def product_cutouts(context: dg.AssetExecutionContext, store: StudioStore, catal
             "edges_touched": list(cutout.edges_touched),
             "flags": list(cutout.flags),
         }
-        store.write_table(T.cutout_meta(sku), pa.Table.from_pylist([meta], schema=CUTOUT_META_SCHEMA))
+        store.write_table(T.cutout_meta(sku), pa.Table.from_pylist([meta], schema=T.CUTOUT_META_SCHEMA))
         return {
             "area_ratio": round(meta["area_ratio"], 4),
             "bbox": dg.MetadataValue.json(meta["bbox"]),

@@ -4,9 +4,9 @@ import collections
 
 import dagster as dg
 
-from assets import _tables as T
-from assets.catalog import _md_table
-from orchestration.partitions import promotions_partitions
+from skucore import tables as T
+from assets.metadata import md_table
+from assets.partitions import promotions_partitions
 from resources.promotions import PromotionLibrary
 from resources.storage import StudioStore
 
@@ -38,8 +38,8 @@ def prompt_table(context: dg.AssetExecutionContext, store: StudioStore, promotio
             "roles": dg.MetadataValue.json(dict(roles)),
             "backends": dg.MetadataValue.json(dict(backends)),
             "max_token_count": max(built.table.column("token_count").to_pylist() or [0]),
-            "preview": dg.MetadataValue.md(_md_table(built.table.to_pylist(), ["sku", "role", "template_id", "seed", "prompt"])),
-            "problem_rows": dg.MetadataValue.md(_md_table(built.problems.to_pylist(), ["sku", "role", "reason", "message"])),
+            "preview": dg.MetadataValue.md(md_table(built.table.to_pylist(), ["sku", "role", "template_id", "seed", "prompt"])),
+            "problem_rows": dg.MetadataValue.md(md_table(built.problems.to_pylist(), ["sku", "role", "reason", "message"])),
         }
     )
 

@@ -1,21 +1,64 @@
-"""`cdn_publish[promotion|sku]` (A's and approved B's only, content-addressed, unchanged images upload nothing)
-and `cdn_manifest[promotion]` (written last and atomically, after every referenced object is verified)."""
+"""`cdn_publish[promotion|sku]` (A's and approved B's only, content-addressed, unchanged images upload nothing),
+the publishing gate in front of it, and `cdn_manifest[promotion]` (written last and atomically, after every
+referenced object is verified)."""
 import datetime as _dt
 
 import dagster as dg
 import pyarrow as pa
 
-from assets import _tables as T
-from assets._per_partition import UpstreamMissing
-from orchestration.partitions import SKUS, from_promotion, promotions_partitions
+from skucore import tables as T
+
+from assets.partition_loop import UpstreamMissing
+from assets.partitions import SKUS, from_promotion, promotions_partitions
 from resources.cdn import CdnResource
 from resources.storage import StudioStore
+
+
+class PublishGateClosed(Exception):
+    """graded_sets_gate refused a SKU's graded set."""
+
+
+def publish_gate_problems(rows: list[dict], never_a) -> list[str]:
+    """Why a SKU's graded set may not be published ([] = it may): every image graded, no A that failed a hard
+    rule, no C left unresolved, nothing publishable that is not A or approved B."""
+    problems = []
+    for r in rows:
+        where = f"{r['role']}/{r['platform']}"
+        if r["grade"] not in ("A", "B", "C"):
+            problems.append(f"{where}: no grade")
+        if r["grade"] == "A" and set(r["failed_metrics"] or []) & set(never_a):
+            problems.append(f"{where}: A despite failing {sorted(set(r['failed_metrics']) & set(never_a))}")
+        if r["grade"] == "C":
+            problems.append(f"{where}: C left after regeneration")
+        if r["publishable"] and not (r["grade"] == "A" or (r["grade"] == "B" and r["decision"] == "approve")):
+            problems.append(f"{where}: publishable with grade {r['grade']} and decision {r['decision']}")
+    return problems
+
+
+class PublishGate:
+    """The blocking `graded_sets_gate`, per key: judged when the key is graded and again, on the review
+    decisions read at that moment, before it is published; once closed for a key in a step it stays closed."""
+
+    def __init__(self, never_a):
+        self.never_a = frozenset(never_a)
+        self.problems: dict[str, list[str]] = {}
+
+    def check(self, key: str, graded_rows: list[dict]) -> list[str]:
+        if key not in self.problems:
+            problems = publish_gate_problems(graded_rows, self.never_a)
+            if problems:
+                self.problems[key] = problems
+        return self.problems.get(key, [])
+
+    def require_open(self, key: str, graded_rows: list[dict]) -> None:
+        problems = self.check(key, graded_rows)
+        if problems:
+            raise PublishGateClosed(f"graded_sets_gate is closed: {'; '.join(problems[:5])}")
+
 
 def refresh_review_decisions(store: StudioStore, queue, promotion_id: str, sku: str) -> list[dict]:
     """The SKU's graded rows with B decisions read from the review queue now: an approval made after grading
     publishes on the next cdn_publish without regrading. Decisions are tied to the image's sha256."""
-    from assets.quality import graded_schema
-
     gkey = T.graded(promotion_id, sku)
     if not store.exists(gkey):
         raise UpstreamMissing(f"graded_sets[{promotion_id}|{sku}] has not been materialized")
@@ -28,12 +71,21 @@ def refresh_review_decisions(store: StudioStore, queue, promotion_id: str, sku: 
         if decision != r["decision"]:
             r["decision"], r["publishable"], changed = decision, decision == "approve", True
     if changed:
-        store.write_table(gkey, pa.Table.from_pylist(graded, schema=graded_schema()))
+        store.write_table(gkey, pa.Table.from_pylist(graded, schema=T.GRADED_SCHEMA))
     return graded
 
 
-def publish_stage(store: StudioStore, target, promotion_id: str, sku: str, graded: list[dict]) -> dict:
-    """cdn_publish for one key: the A's and approved B's, under content-addressed keys; unchanged ones skip."""
+def publish_stage(step, promotion_id: str, sku: str) -> dict:
+    """cdn_publish for one key: the A's and approved B's, under content-addressed keys; unchanged ones skip.
+    Review decisions are read now, and the publishing gate must be open."""
+    store = step.store
+    graded = refresh_review_decisions(store, step.queue, promotion_id, sku)
+    step.gate.require_open(f"{promotion_id}|{sku}", graded)
+    return publish_images_of(store, step.target, promotion_id, sku, graded)
+
+
+def publish_images_of(store: StudioStore, target, promotion_id: str, sku: str, graded: list[dict]) -> dict:
+    """Publish a SKU's publishable graded rows to `target` and record what was published."""
     from skucore.publish.cdn import publish_images
 
     images = [

@@ -11,8 +11,8 @@ subprocess starting from a copy of that store:
 
 - dagster: the `promotion_images` job over the promotion's whole partition range (one run, one step, in-process
   executor) on a temporary SQLite instance, restricted to --stages;
-- plain:   what that step calls, in a loop in one process: assets.generation.generate_stage,
-  assets.quality.quality_stage, graded_stage (+ the publish gate), assets.publish.publish_stage.
+- plain:   what that step calls, in a loop in one process: the same `assets.stages.PER_SKU_STAGES` work
+  functions through an `assets.promotion_run.PerSkuStep`.
 
 Prints images/second of each, the overhead ratio (dagster seconds / plain seconds; aim 1.2 or less), and memory:
 peak RSS of the process (ru_maxrss: interpreter, libraries, OCR model included) and its growth over the timed
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 PROMOTION = "double11"
-ALL_STAGES = ("generated_images", "quality_scores", "graded_sets", "cdn_publish")
+from assets.stages import PER_SKU_STAGE_NAMES as ALL_STAGES
 
 
 def _rss_mb() -> float:
@@ -82,7 +82,7 @@ def setup(home: Path, n: int, platforms: list[str]) -> dict:
 
     from orchestration.definitions import build_definitions
     from orchestration.demo import run_stage
-    from orchestration.partitions import SKUS
+    from assets.partitions import SKUS
     from skucore.catalog.sample import build_synthetic_catalog
 
     _quiet_warnings()
@@ -112,7 +112,7 @@ def run_dagster(home: Path, stages: list[str]) -> dict:
     import dagster as dg
 
     from orchestration.definitions import build_definitions
-    from orchestration.partitions import PROMOTIONS, SKUS, promotion_range, range_tags
+    from assets.partitions import PROMOTIONS, SKUS, promotion_range, range_tags
 
     _quiet_warnings()
     skus = json.loads((home / "skus.json").read_text())
@@ -136,50 +136,35 @@ def run_dagster(home: Path, stages: list[str]) -> dict:
 
 
 def run_plain(home: Path, stages: list[str]) -> dict:
-    from assets import _tables as T
-    from assets.generation import SkuRenderer, generate_stage
-    from assets.publish import publish_stage, refresh_review_decisions
-    from assets.quality import _PromotionContext, graded_stage, publish_gate_problems, quality_stage
+    from assets.promotion_run import PerSkuStep
+    from assets.stages import PER_SKU_STAGES
 
     _quiet_warnings()
     skus = json.loads((home / "skus.json").read_text())
     res = _resources(home)
-    store, grading = res["store"], res["grading"]
     rss_before = _rss_mb()
     started = time.perf_counter()
-    # What the step does once per run: a renderer and a promotion context per promotion, the CDN target.
-    renderer = SkuRenderer(None, store, res["promotions"], res["gpu_pool"], res["scene_generator"], PROMOTION)
-    pc = _PromotionContext(store, res["promotions"], PROMOTION)
-    target = res["cdn"].target() if "cdn_publish" in stages else None
-    never_a = grading.grading_config().never_a
-    queue = grading.review_queue()
+    # What the step does once per run: a promotion run per promotion, the review queue, the CDN target.
+    step = PerSkuStep(
+        store=res["store"], promotions=res["promotions"], grading=res["grading"], gpu_pool=res["gpu_pool"],
+        scene_generator=res["scene_generator"], cdn=res["cdn"], platforms=None, keys=[f"{PROMOTION}|{s}" for s in skus],
+        publish="cdn_publish" in stages,
+    )
+    work = [s for s in PER_SKU_STAGES if s.name in stages]
     failures = 0
     for sku in skus:
-        key = f"{PROMOTION}|{sku}"
         try:
-            for stage in stages:
-                if stage == "generated_images":
-                    generate_stage(store, renderer, PROMOTION, sku, key)
-                elif stage == "quality_scores":
-                    quality_stage(store, pc, grading, PROMOTION, sku)
-                elif stage == "graded_sets":
-                    graded_stage(store, renderer, pc, grading, PROMOTION, sku)
-                    if publish_gate_problems(store.read_table(T.graded(PROMOTION, sku)).to_pylist(), never_a):
-                        raise RuntimeError("gate closed")
-                else:
-                    graded = refresh_review_decisions(store, queue, PROMOTION, sku)
-                    if publish_gate_problems(graded, never_a):
-                        raise RuntimeError("gate closed")
-                    publish_stage(store, target, PROMOTION, sku, graded)
+            for stage in work:
+                stage.work(step, PROMOTION, sku)
         except Exception as exc:  # the asset isolates failures per key; so does this loop
             failures += 1
-            print(f"  plain: {key} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"  plain: {PROMOTION}|{sku} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "success": failures == 0, "failures": failures, "rss_before_mb": rss_before}
 
 
 def worker(mode: str, home: Path, stages: list[str], use_tracemalloc: bool) -> dict:
-    from assets import _tables as T
+    from skucore import tables as T
     from resources.storage import StudioStore
 
     if use_tracemalloc:

@@ -17,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit" / 
 
 from helpers import Preset, canvas, draw_text, encode, product  # noqa: E402
 
-from skucore.quality.score import QualityConfig, near_duplicates, score_image  # noqa: E402
+from skucore.quality.duplicates import near_duplicates  # noqa: E402
+from skucore.quality.score import QualityConfig, score_image  # noqa: E402
 
 
 def build():

@@ -159,10 +159,10 @@ def sync_catalog(home=None) -> dict:
     """Run the catalog_sync job in-process on the instance under DAGSTER_HOME; return its figures."""
     import dagster as dg
 
-    from assets import _tables as T
+    from skucore import tables as T
     from orchestration.definitions import build_definitions
     from orchestration.demo import prepare_home, run_stage
-    from orchestration.partitions import PROMOTIONS, SKUS
+    from assets.partitions import PROMOTIONS, SKUS
     from orchestration.status import catalog_counts
 
     home = prepare_home(home)
@@ -368,7 +368,7 @@ def _republish(args, promotion: str, sku: str) -> int:
 
     from orchestration.definitions import build_definitions
     from orchestration.demo import prepare_home, run_stage
-    from orchestration.partitions import SKUS
+    from assets.partitions import SKUS
 
     prepare_home(args.home)
     instance = dg.DagsterInstance.get()

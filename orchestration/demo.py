@@ -40,7 +40,7 @@ def _failed_keys(result) -> list[str]:
 
 
 def run_stage(defs: dg.Definitions, job_name: str, instance, *, partition_key=None, start=None, end=None) -> StageResult:
-    from orchestration.partitions import range_tags
+    from assets.partitions import range_tags
 
     job = defs.resolve_job_def(job_name)
     tags = range_tags(start, end) if start is not None else {}
@@ -60,7 +60,7 @@ def run_demo(*, promotion: str = "double11", limit: int | None = None, home=None
         from orchestration.resources import resources_for_environment
 
         defs = build_definitions(resources_for_environment())  # resolved after prepare_home set SKUSTUDIO_HOME
-    from orchestration.partitions import SKUS
+    from assets.partitions import SKUS
 
     instance = dg.DagsterInstance.get()
     summary: dict = {"home": str(home), "dagster_home": os.environ["DAGSTER_HOME"], "stages": []}
@@ -87,7 +87,7 @@ def run_demo(*, promotion: str = "double11", limit: int | None = None, home=None
 
 def promotion_report(promotion: str, skus: list[str], defs) -> list[str]:
     """Counts per grade, where the manifest and the review queue are: what a person wants after a run."""
-    from assets import _tables as T
+    from skucore import tables as T
     from skucore.publish.cdn import manifest_key
 
     res = defs.resources
@@ -112,7 +112,7 @@ def promotion_report(promotion: str, skus: list[str], defs) -> list[str]:
 
 
 def _promotion_stages(defs, instance, promotion, skus):
-    from orchestration.partitions import promotion_range
+    from assets.partitions import promotion_range
 
     start, end = promotion_range(instance, promotion, skus)
     yield "promotion_prompts", {"partition_key": promotion}

@@ -14,9 +14,10 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
+from assets.stages import PER_SKU_STAGE_NAMES
+
 LOCATION = "sku_studio"
 REPOSITORY = "__repository__"
-PER_SKU_ASSETS = ("generated_images", "quality_scores", "graded_sets", "cdn_publish")
 TERMINAL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 FAILED = {"COMPLETED_FAILED", "FAILED", "CANCELED"}
 
@@ -268,7 +269,7 @@ class DagsterGraphQL:
             selected = list(dict.fromkeys(skus))
         else:
             selected = list(all_skus)
-        stage_keys = [k for k in self.partition_keys(PER_SKU_ASSETS[0]) if k.split("|", 1)[0] == promotion]
+        stage_keys = [k for k in self.partition_keys(PER_SKU_STAGE_NAMES[0]) if k.split("|", 1)[0] == promotion]
         wanted_stage = {f"{promotion}|{s}" for s in selected}
 
         def ranges(ordered, chosen):
@@ -279,7 +280,7 @@ class DagsterGraphQL:
             {"assetKey": {"path": ["product_cutouts"]}, "partitions": ranges(all_skus, selected)},
         ]
         by_assets += [
-            {"assetKey": {"path": [a]}, "partitions": ranges(stage_keys, wanted_stage)} for a in PER_SKU_ASSETS
+            {"assetKey": {"path": [a]}, "partitions": ranges(stage_keys, wanted_stage)} for a in PER_SKU_STAGE_NAMES
         ]
         by_assets.append({"assetKey": {"path": ["cdn_manifest"]}, "partitions": ranges(promotions, [promotion])})
         params = {

@@ -1,6 +1,8 @@
 """Jobs: the catalog sync, and the per-promotion stages that backfills and the demo run."""
 import dagster as dg
 
+from assets.stages import PER_SKU_STAGE_NAMES
+
 
 catalog_sync_job = dg.define_asset_job(
     "catalog_sync",
@@ -20,11 +22,9 @@ sku_cutouts_job = dg.define_asset_job(
     description="Cut out SKUs' products (a range of SKU partitions in one run).",
 )
 
-PER_SKU_ASSETS = ("generated_images", "quality_scores", "graded_sets", "cdn_publish")
-
 promotion_images_job = dg.define_asset_job(
     "promotion_images",
-    selection=dg.AssetSelection.assets(*PER_SKU_ASSETS),
+    selection=dg.AssetSelection.assets(*PER_SKU_STAGE_NAMES),
     description="Generate, score, grade and publish a promotion's SKUs (backfill it over promotion x sku).",
 )
 

@@ -15,13 +15,14 @@ import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset  # no public equivalent in 1.13
 from dagster._core.definitions.events import AssetKeyPartitionKey
 
-from assets import _tables as T
-from orchestration.jobs import PER_SKU_ASSETS, promotion_manifest_job
-from orchestration.partitions import PROMOTIONS
+from skucore import tables as T
+from assets.stages import PER_SKU_STAGE_NAMES
+from orchestration.jobs import promotion_manifest_job
+from assets.partitions import PROMOTIONS
 from resources.promotions import PromotionLibrary
 from resources.storage import StudioStore
 
-REGENERATED_ASSETS = ("product_cutouts", "prompt_table", *PER_SKU_ASSETS, "cdn_manifest")
+REGENERATED_ASSETS = ("product_cutouts", "prompt_table", *PER_SKU_STAGE_NAMES, "cdn_manifest")
 
 
 def active_promotions(instance: dg.DagsterInstance, defined: set[str]) -> list[str]:
@@ -71,7 +72,7 @@ def regeneration_targets(store: StudioStore, instance: dg.DagsterInstance, defin
         for sku in stale:
             targets.add(AssetKeyPartitionKey(dg.AssetKey("product_cutouts"), sku))
             key = dg.MultiPartitionKey({"promotion": promotion, "sku": sku})
-            targets.update(AssetKeyPartitionKey(dg.AssetKey(stage), key) for stage in PER_SKU_ASSETS)
+            targets.update(AssetKeyPartitionKey(dg.AssetKey(stage), key) for stage in PER_SKU_STAGE_NAMES)
     return targets, summary
 
 

@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from assets import _tables as T
+from skucore import tables as T
 
 STAGE_ASSETS = ("generated_images", "quality_scores", "graded_sets", "cdn_publish")
 
@@ -25,7 +25,7 @@ def known_promotions(resources: dict, instance=None) -> list[str]:
     found, _errors = resources["promotions"].discover()
     ids = set(found)
     if instance is not None:
-        from orchestration.partitions import PROMOTIONS
+        from assets.partitions import PROMOTIONS
 
         ids |= set(instance.get_dynamic_partitions(PROMOTIONS))
     return sorted(ids)
@@ -169,7 +169,7 @@ def dagster_partition_status(instance, promotion: str, skus: list[str] | None = 
     """Materialized / failed / in-progress partitions per asset of this promotion, from the instance."""
     import dagster as dg
 
-    from orchestration.partitions import SKUS, promotion_sku_partitions, promotions_partitions, skus_partitions
+    from assets.partitions import SKUS, promotion_sku_partitions, promotions_partitions, skus_partitions
 
     registered_skus = list(instance.get_dynamic_partitions(SKUS))
     skus = [s for s in (skus if skus is not None else registered_skus) if s in set(registered_skus)]

@@ -33,7 +33,7 @@ def prepare_promotion(defs, instance, promotion: str, skus: list[str] | None = N
     """Sync the catalog, render the promotion's prompts and cut out `skus` (default: every SKU), asserting
     each succeeded; returns the promotion x sku range to run the per-SKU stages over."""
     from orchestration.demo import run_stage
-    from orchestration.partitions import SKUS, promotion_range
+    from assets.partitions import SKUS, promotion_range
 
     assert run_stage(defs, "catalog_sync", instance).success
     skus = skus or instance.get_dynamic_partitions(SKUS)

@@ -32,38 +32,13 @@ from PIL import Image, ImageFile
 
 from skucore.catalog.formats import CatalogError, RawRecord, cell_text, read_source
 from skucore.base.safety import is_safe_sku
+from skucore.tables import CATALOG_SCHEMA, REJECTS_SCHEMA
 
 __all__ = [
     "CATALOG_SCHEMA", "REJECTS_SCHEMA", "DEFAULT_KNOWN_CATEGORIES", "CATEGORY_SYNONYMS", "CatalogError",
     "CatalogLoad", "load_catalog", "parse_price", "validate_photo", "read_local_photo", "normalize_category",
     "split_selling_points",
 ]
-
-CATALOG_SCHEMA = pa.schema([
-    pa.field("sku", pa.string(), nullable=False),
-    pa.field("name", pa.string()),
-    pa.field("category", pa.string(), nullable=False),
-    pa.field("color", pa.string()),
-    pa.field("material", pa.string()),
-    pa.field("price", pa.float64(), nullable=False),
-    pa.field("currency", pa.string()),
-    pa.field("brand", pa.string()),
-    pa.field("selling_points", pa.list_(pa.string())),
-    pa.field("image", pa.string(), nullable=False),
-    pa.field("attributes", pa.string()),
-    pa.field("photo_sha256", pa.string(), nullable=False),
-    pa.field("content_hash", pa.string(), nullable=False),
-    pa.field("source_row", pa.int64(), nullable=False),
-])
-
-REJECTS_SCHEMA = pa.schema([
-    pa.field("source_row", pa.int64()),
-    pa.field("sku", pa.string()),
-    pa.field("reason", pa.string()),
-    pa.field("field", pa.string()),
-    pa.field("value", pa.string()),
-    pa.field("message", pa.string()),
-])
 
 # The template library's categories (skucore.prompting.templates owns the real list; the Dagster layer passes it in).
 DEFAULT_KNOWN_CATEGORIES = ("electronics", "fashion", "home_decor", "beauty", "default")

@@ -4,8 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyarrow as pa
-
-CHANGES_SCHEMA = pa.schema([("sku", pa.string()), ("change", pa.string())])  # new | changed | delisted | unchanged
+from skucore.tables import CHANGES_SCHEMA
 
 
 @dataclass

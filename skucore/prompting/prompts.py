@@ -6,7 +6,7 @@ only ever enters as *variables* of a template that comes from the library, never
 name such as ``"{{ 7*7 }}"`` is printed literally. A template that reaches for Python internals
 (``{{ name.__class__ }}``) raises `SecurityError` -> a ``template_unsafe`` problem; a field the row lacks (null in
 the catalog) raises `UndefinedError` -> ``template_undefined``. Problems never raise out of `build_prompt_table`:
-they become rows of `PromptBuild.problems` (schema `PROBLEMS_SCHEMA`), and that SKU x role gets no prompt row
+they become rows of `PromptBuild.problems` (schema `PROMPT_PROBLEMS_SCHEMA`), and that SKU x role gets no prompt row
 (except ``prompt_over_budget``: the row is kept, marked ``over_budget``, so the gate check can fail on it).
 
 Token budget: Z-Image's text encoder is Qwen3 (byte-level BPE); its tokenizer is not available offline, so the
@@ -33,9 +33,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from skucore.prompting.promotions import Promotion
 from skucore.base.safety import is_safe_sku
 from skucore.prompting.templates import SceneTemplate, TemplateLibrary, _as_library, resolve_template
+from skucore.tables import PROMPT_PROBLEMS_SCHEMA, PROMPT_TABLE_SCHEMA
 
 __all__ = [
-    "TOKEN_BUDGET", "PROMPT_TABLE_SCHEMA", "PROBLEMS_SCHEMA", "PROMPT_ADJUSTMENTS", "PromptBuild",
+    "TOKEN_BUDGET", "PROMPT_TABLE_SCHEMA", "PROMPT_PROBLEMS_SCHEMA", "PROMPT_ADJUSTMENTS", "PromptBuild",
     "build_prompt_table", "seed_for", "prompt_hash", "estimate_tokens", "adjust_prompt", "make_environment",
     "format_price", "colour_name",
 ]
@@ -44,58 +45,17 @@ TOKEN_BUDGET = 512
 MAX_REPEAT = 10_000  # largest sequence a template may build with * (guards a template against memory blow-ups)
 MAX_PROMPT_CHARS = 20_000
 
-PROMPT_TABLE_SCHEMA = pa.schema([
-    ("promotion", pa.string()),
-    ("sku", pa.string()),
-    ("category", pa.string()),
-    ("role", pa.string()),
-    ("main", pa.bool_()),                 # role == promotion.main_role: the marketplace main image
-    ("template_id", pa.string()),         # the template actually used
-    ("fallback", pa.string()),            # the requested "category/role" when it fell back, else null
-    ("backend", pa.string()),
-    ("prompt", pa.string()),
-    ("negative_prompt", pa.string()),
-    ("seed", pa.int64()),
-    ("seed_base", pa.int64()),
-    ("attempt", pa.int32()),
-    ("adjustments", pa.list_(pa.string())),  # failed metrics the prompt was adjusted for (regeneration)
-    ("prompt_hash", pa.string()),
-    ("token_count", pa.int32()),
-    ("negative_token_count", pa.int32()),
-    ("token_budget", pa.int32()),
-    ("over_budget", pa.bool_()),
-    ("overlays", pa.list_(pa.string())),
-    ("backdrop", pa.string()),            # JSON; brand tokens resolved to the promotion's colours
-    ("shadow", pa.bool_()),
-    ("reflection", pa.bool_()),
-    ("fill", pa.float64()),
-    ("price", pa.float64()),
-    ("promo_price", pa.float64()),
-    ("currency", pa.string()),
-    ("price_text", pa.string()),
-    ("promo_price_text", pa.string()),
-    ("badge_text", pa.string()),
-    ("brand_colours", pa.list_(pa.string())),  # primary, secondary, accent, text
-])
-
-PROBLEMS_SCHEMA = pa.schema([
-    ("promotion", pa.string()),
-    ("sku", pa.string()),
-    ("role", pa.string()),
-    ("reason", pa.string()),
-    ("message", pa.string()),
-])
-
-# Regeneration: failed quality metric -> what to add to the prompt / negative prompt. "{brand_colours}" is
-# filled from the row's brand colours.
+# Regeneration: failed quality metric -> what to add to the prompt / negative prompt, in priority order. The one
+# table the grader (which shows the adjustment) and `adjust_prompt` (which applies it) both read; keys are the
+# quality metrics' own names. "{brand_colours}" is filled from the row's brand colours.
 PROMPT_ADJUSTMENTS: dict[str, dict[str, str]] = {
+    "fidelity": {"prompt": "product shown exactly as photographed", "negative": "altered product, deformed product"},
+    "text": {"prompt": "clean uncluttered space for text", "negative": "busy background, text, letters"},
     "sharpness": {"prompt": "tack-sharp focus, high detail", "negative": "blurry, out of focus, motion blur"},
     "exposure": {"prompt": "balanced exposure, soft even light", "negative": "overexposed, underexposed, harsh shadows"},
-    "background_white": {"prompt": "seamless pure white background", "negative": "grey background, colour cast, vignette"},
     "brand_colour": {"prompt": "colour palette of {brand_colours}", "negative": "off-brand colours"},
-    "duplicate": {"prompt": "varied composition, different camera angle", "negative": ""},
-    "product_fidelity": {"prompt": "product shown exactly as photographed", "negative": "altered product, deformed product"},
-    "text_legibility": {"prompt": "clean uncluttered space for text", "negative": "busy background, text, letters"},
+    "near_duplicate": {"prompt": "varied composition, different camera angle", "negative": ""},
+    "background_white": {"prompt": "seamless pure white background", "negative": "grey background, colour cast, vignette"},
 }
 
 _CURRENCY_SYMBOLS = {"CNY": "¥", "JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "HKD": "HK$"}
@@ -105,7 +65,7 @@ _WS_RE = re.compile(r"\s+")
 @dataclass(frozen=True)
 class PromptBuild:
     table: pa.Table      # PROMPT_TABLE_SCHEMA
-    problems: pa.Table   # PROBLEMS_SCHEMA
+    problems: pa.Table   # PROMPT_PROBLEMS_SCHEMA
 
 
 # --------------------------------------------------------------------------------------------------- sandbox
@@ -405,7 +365,7 @@ def build_prompt_table(
                 "badge_text": promotion.badge_text, "brand_colours": brand_colours,
             })
     table = pa.Table.from_pylist(rows, schema=PROMPT_TABLE_SCHEMA)
-    problems_table = pa.Table.from_pylist(problems, schema=PROBLEMS_SCHEMA)
+    problems_table = pa.Table.from_pylist(problems, schema=PROMPT_PROBLEMS_SCHEMA)
     return PromptBuild(table=table, problems=problems_table)
 
 

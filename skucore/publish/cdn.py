@@ -38,6 +38,7 @@ import pyarrow as pa
 
 from skucore.base.safety import key_component
 from skucore.base.storage import atomic_write_bytes
+from skucore.tables import PUBLISHED_SCHEMA, SKIPPED_SCHEMA
 
 MANIFEST_SCHEMA_VERSION = 1
 IMAGE_CACHE_CONTROL = "public, max-age=31536000, immutable"
@@ -59,37 +60,6 @@ _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MANIFEST_FIELDS = (
     "sku", "platform", "scene", "role", "url", "key", "sha256", "width", "height", "grade",
     "content_type", "bytes",
-)
-
-PUBLISHED_SCHEMA = pa.schema(
-    [
-        ("promotion", pa.string()),
-        ("sku", pa.string()),
-        ("role", pa.string()),
-        ("platform", pa.string()),
-        ("key", pa.string()),
-        ("url", pa.string()),
-        ("sha256", pa.string()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("grade", pa.string()),
-        ("approved", pa.bool_()),
-        ("content_type", pa.string()),
-        ("bytes", pa.int64()),
-        ("action", pa.string()),  # "uploaded" | "unchanged" | "repaired"
-    ]
-)
-
-SKIPPED_SCHEMA = pa.schema(
-    [
-        ("promotion", pa.string()),
-        ("sku", pa.string()),
-        ("role", pa.string()),
-        ("platform", pa.string()),
-        ("grade", pa.string()),
-        ("reason", pa.string()),
-        ("detail", pa.string()),
-    ]
 )
 
 

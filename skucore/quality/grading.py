@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+from skucore.tables import GRADES_SCHEMA
+from skucore.prompting.prompts import PROMPT_ADJUSTMENTS
 
 __all__ = [
     "GradingConfig",
@@ -52,35 +54,6 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 
 ACTIONS = ("publish", "review", "regenerate", "review_after_max_attempts")
 
-GRADES_SCHEMA = pa.schema(
-    [
-        pa.field("promotion", pa.string(), nullable=False),
-        pa.field("sku", pa.string(), nullable=False),
-        pa.field("role", pa.string()),
-        pa.field("platform", pa.string()),
-        pa.field("slot", pa.string()),
-        pa.field("attempt", pa.int32()),
-        pa.field("image_key", pa.string(), nullable=False),
-        pa.field("grade", pa.string(), nullable=False),  # A | B | C (after the max-attempts rule)
-        pa.field("raw_grade", pa.string(), nullable=False),  # before it
-        pa.field("score", pa.float64(), nullable=False),
-        pa.field("action", pa.string(), nullable=False),
-        pa.field("reasons", pa.list_(pa.string())),
-        pa.field("failed_metrics", pa.list_(pa.string())),
-        pa.field("prompt_adjustment", pa.string()),
-    ]
-)
-
-# prompt additions for a regeneration, by the metric that failed (first match in this order wins first place)
-PROMPT_ADJUSTMENTS: dict[str, str] = {
-    "fidelity": "product unchanged, exact product shape and colours",
-    "text": "clean uncluttered background behind the price area",
-    "sharpness": "sharp focus, crisp detail, high resolution",
-    "exposure": "soft even lighting, no blown highlights, no crushed shadows",
-    "brand_colour": "backdrop in the brand colour, accurate colour",
-    "near_duplicate": "distinct composition and setting",
-    "background_white": "pure white seamless background",
-}
 
 
 @dataclass(frozen=True)
@@ -245,7 +218,8 @@ def next_action(grade: Grade | str, attempt: int, config: GradingConfig = Gradin
 
 def prompt_adjustment(failed_metrics: Sequence[str]) -> str | None:
     """Comma-joined prompt additions for a regeneration, from the failed metrics (None when nothing applies)."""
-    parts = [PROMPT_ADJUSTMENTS[m] for m in PROMPT_ADJUSTMENTS if m in set(failed_metrics)]
+    parts = [PROMPT_ADJUSTMENTS[m]["prompt"].replace("{brand_colours}", "the brand colours")
+             for m in PROMPT_ADJUSTMENTS if m in set(failed_metrics)]
     return ", ".join(parts) if parts else None
 
 

@@ -4,8 +4,8 @@ import shutil
 import dagster as dg
 import pytest
 
-from assets import _tables as T
-from orchestration.partitions import PROMOTIONS, SKUS
+from skucore import tables as T
+from assets.partitions import PROMOTIONS, SKUS
 from skucore.catalog.sample import sample_catalog_path
 
 

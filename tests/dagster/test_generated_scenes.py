@@ -8,10 +8,10 @@ import dagster as dg
 import pytest
 import yaml
 
-from assets import _tables as T
+from skucore import tables as T
 from orchestration.definitions import build_definitions
 from orchestration.demo import run_stage
-from orchestration.partitions import SKUS
+from assets.partitions import SKUS
 from orchestration.resources import local_resources
 from resources.gpu import GpuPoolResource, SceneGeneratorResource
 from resources.promotions import PromotionLibrary

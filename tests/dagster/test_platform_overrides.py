@@ -2,7 +2,7 @@
 import dagster as dg
 import pytest
 
-from assets import _tables as T
+from skucore import tables as T
 from orchestration.definitions import build_definitions
 from orchestration.demo import run_stage
 from orchestration.resources import local_resources, platform_settings

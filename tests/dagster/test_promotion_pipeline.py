@@ -7,10 +7,10 @@ import dagster as dg
 import numpy as np
 from PIL import Image
 
-from assets import _tables as T
+from skucore import tables as T
 from orchestration.definitions import build_definitions
 from orchestration.demo import run_stage
-from orchestration.partitions import SKUS, promotion_range
+from assets.partitions import SKUS, promotion_range
 from orchestration.resources import local_resources
 
 

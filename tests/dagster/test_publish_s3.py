@@ -9,10 +9,10 @@ import dagster as dg
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from assets import _tables as T
+from skucore import tables as T
 from orchestration.definitions import build_definitions
 from orchestration.demo import run_stage
-from orchestration.partitions import SKUS
+from assets.partitions import SKUS
 from orchestration.resources import local_resources
 from resources.cdn import CdnResource
 from tests.helpers import prepare_promotion

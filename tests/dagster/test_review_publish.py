@@ -2,7 +2,7 @@
 published by the next cdn_publish alone (no regrading), and a rejection never is."""
 import dagster as dg
 
-from assets import _tables as T
+from skucore import tables as T
 from orchestration.definitions import build_definitions
 from orchestration.demo import run_stage
 from orchestration.resources import local_resources

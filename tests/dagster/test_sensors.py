@@ -7,7 +7,7 @@ import dagster as dg
 
 from orchestration.definitions import build_definitions
 from orchestration.demo import run_stage
-from orchestration.partitions import SKUS, promotion_range
+from assets.partitions import SKUS, promotion_range
 from orchestration.resources import local_resources
 from orchestration.sensors import catalog_change_regeneration, manifest_refresh
 

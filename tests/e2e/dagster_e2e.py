@@ -19,7 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCATION = "sku_studio"
 REPOSITORY = "__repository__"
 PROMOTION = "double11"
-STAGES = ("generated_images", "quality_scores", "graded_sets", "cdn_publish")
+from assets.stages import PER_SKU_STAGE_NAMES as STAGES  # noqa: F401  (re-exported for the tests)
 
 # The backfill daemon ticks every 30 s (dagster's DEFAULT_DAEMON_INTERVAL_SECONDS, not configurable in
 # dagster.yaml). An asset backfill of our graph needs ~4 ticks, so the test's daemon ticks faster (see

@@ -115,7 +115,7 @@ def _store(inst) -> Path:
 
 
 def _graded_rows(inst, sku: str) -> list[dict]:
-    from assets import _tables as T
+    from skucore import tables as T
 
     return pq.read_table(_store(inst) / T.graded(PROMOTION, sku)).to_pylist()
 
@@ -148,7 +148,7 @@ def _wait_for_sensor_tick(inst, after: float, timeout: float = 75) -> dict:
 
 def _check_published(inst, skus: set[str]) -> dict:
     """Images, grades and manifest entries of `skus` are all there and agree; returns the manifest."""
-    from assets import _tables as T
+    from skucore import tables as T
 
     manifest = _manifest(inst)
     assert {e["sku"] for e in manifest["entries"]} == skus, manifest["entries"][:3]

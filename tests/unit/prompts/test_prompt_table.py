@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from skucore.prompting.prompts import (
-    PROBLEMS_SCHEMA,
+    PROMPT_PROBLEMS_SCHEMA,
     PROMPT_ADJUSTMENTS,
     PROMPT_TABLE_SCHEMA,
     adjust_prompt,
@@ -38,7 +38,7 @@ def test_every_sku_gets_every_role(catalog, double11):
     build = build_prompt_table(catalog, double11)
     t = build.table
     assert t.schema == PROMPT_TABLE_SCHEMA
-    assert build.problems.schema == PROBLEMS_SCHEMA
+    assert build.problems.schema == PROMPT_PROBLEMS_SCHEMA
     assert build.problems.num_rows == 0, build.problems.to_pylist()
     pairs = list(zip(t.column("sku").to_pylist(), t.column("role").to_pylist()))
     expected = [(s, r) for s in catalog.column("sku").to_pylist() for r in ("studio", "lifestyle", "detail")]
@@ -329,10 +329,10 @@ def test_adjust_brand_colour_and_exposure(catalog, double11):
 def test_adjust_is_idempotent_across_attempts(catalog, double11):
     row = _row(catalog, double11)
     a1 = adjust_prompt(row, ["sharpness"], 1)
-    a2 = adjust_prompt(a1, ["sharpness", "duplicate"], 2)
+    a2 = adjust_prompt(a1, ["sharpness", "near_duplicate"], 2)
     assert a2["prompt"].count("tack-sharp focus") == 1
     assert "varied composition" in a2["prompt"]
-    assert a2["adjustments"] == ["sharpness", "duplicate"]
+    assert a2["adjustments"] == ["sharpness", "near_duplicate"]
     assert len({row["seed"], a1["seed"], a2["seed"]}) == 3
 
 

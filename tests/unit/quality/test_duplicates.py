@@ -2,7 +2,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from helpers import canvas, encode, product
-from skucore.quality.score import near_duplicates, perceptual_hash
+from skucore.quality.duplicates import near_duplicates, perceptual_hash
 
 
 def _scene(seed, shift=0, bg=(255, 255, 255), colour=(40, 90, 160)):
@@ -48,7 +48,7 @@ def test_near_duplicates_with_sku_of_and_phash():
 
 
 def test_near_duplicate_results_per_image():
-    from skucore.quality.score import near_duplicate_results
+    from skucore.quality.duplicates import near_duplicate_results
 
     h = {("A", 1): "ffffffffffffffff", ("A", 2): "ffffffffffffffff", ("B", 1): "fffffffffffffff0",
          ("C", 1): "0000000000000000", ("D", 1): None}

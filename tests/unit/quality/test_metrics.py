@@ -5,9 +5,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from helpers import Preset, blurred, canvas, draw_text, encode, product
+from skucore.tables import QUALITY_SCHEMA
 from skucore.quality.score import (
     METRICS,
-    QUALITY_SCHEMA,
     QualityConfig,
     quality_rows,
     quality_table,

@@ -1,0 +1,76 @@
+"""The grade-and-regenerate loop for one SKU's images.
+
+Each image's latest attempt is graded; a C (action "regenerate") is rendered again with a new seed and a prompt
+adjusted from the metrics it failed, scored, and graded again, until it is no longer a C or the attempts run out
+(`GradingConfig.max_attempts`, after which a C goes to review). Adjustments accumulate: each attempt builds on
+the last one's prompt. Rendering and scoring are passed in, so this loop knows nothing of storage or devices.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from skucore.prompting.prompts import adjust_prompt
+from skucore.quality.grading import GradedImage, GradingConfig, grade_set
+
+# render(prompt_row, attempt, platform) -> the new image's generated row (already stored)
+RenderOne = Callable[[dict, int, str], dict]
+# score(generated_row) -> its quality rows (every metric, near duplicates included)
+ScoreOne = Callable[[dict], list[dict]]
+
+
+@dataclass
+class GradingOutcome:
+    final: dict[tuple[str, str], tuple[GradedImage, dict]] = field(default_factory=dict)  # (role, platform) ->
+    superseded: list[tuple[GradedImage, dict]] = field(default_factory=list)  # attempts replaced by a regeneration
+    new_generated: list[dict] = field(default_factory=list)  # generated rows of the regenerated attempts
+    new_quality: list[dict] = field(default_factory=list)  # their quality rows
+
+
+def latest_attempts(generated: Iterable[Mapping]) -> list[dict]:
+    """The latest attempt of each (role, platform): earlier attempts stay in the tables as lineage."""
+    latest: dict[tuple[str, str], dict] = {}
+    for r in generated:
+        slot = (r["role"], r["platform"])
+        if slot not in latest or r["attempt"] > latest[slot]["attempt"]:
+            latest[slot] = dict(r)
+    return list(latest.values())
+
+
+def grading_item(gen: Mapping, metric_rows: Sequence[Mapping]) -> dict:
+    """What `grade_set` reads of one generated image and its metrics."""
+    return {
+        "image_key": gen["image_key"], "metrics": list(metric_rows), "attempt": gen["attempt"],
+        "generated": gen["backend"] != "studio", "promotion": gen["promotion"], "sku": gen["sku"],
+        "role": gen["role"], "platform": gen["platform"], "slot": gen["slot"],
+    }
+
+
+def grade_and_regenerate(generated: Sequence[Mapping], metrics_by_image: Mapping[str, Sequence[Mapping]], *,
+                         base_prompts: Mapping[str, Mapping], render: RenderOne, score: ScoreOne,
+                         config: GradingConfig, log: Callable[[str], None] | None = None) -> GradingOutcome:
+    """Grade the latest attempt of each of a SKU's images and regenerate the C's (see the module docstring).
+    `base_prompts` maps a scene role to its prompt row; a C without one is not regenerated."""
+    latest = {r["image_key"]: r for r in latest_attempts(generated)}
+    graded = grade_set([grading_item(g, metrics_by_image.get(k, [])) for k, g in latest.items()], config)
+    out = GradingOutcome()
+    for g in graded.images:
+        gen = latest[g.image_key]
+        base = base_prompts.get(gen["role"])
+        while g.action == "regenerate":
+            out.superseded.append((g, gen))
+            if base is None:
+                break
+            attempt = g.attempt + 1
+            prompt_row = adjust_prompt({**base, "attempt": g.attempt}, g.raw.failed_metrics, attempt)
+            base = prompt_row
+            if log:
+                log(f"{gen['promotion']}|{gen['sku']} {gen['role']}/{gen['platform']}: grade C "
+                    f"({', '.join(g.raw.failed_metrics)}), attempt {attempt}")
+            gen = render(prompt_row, attempt, gen["platform"])
+            quality = score(gen)
+            out.new_generated.append(gen)
+            out.new_quality.extend(quality)
+            g = grade_set([grading_item(gen, quality)], config).images[0]
+        out.final[(gen["role"], gen["platform"])] = (g, gen)
+    return out
