@@ -105,7 +105,7 @@ class SyncConfig(dg.Config):
 def catalog_partitions(
     context: dg.AssetExecutionContext, config: SyncConfig, store: StudioStore, promotions: PromotionLibrary, cdn: CdnResource
 ) -> dg.MaterializeResult:
-    from skucore.publish.cdn import remove_skus
+    from skucore.publish.manifest import remove_skus
     from skucore.catalog.sync import diff_catalog
 
     instance = context.instance

@@ -86,7 +86,7 @@ def publish_stage(step, promotion_id: str, sku: str) -> dict:
 
 def publish_images_of(store: StudioStore, target, promotion_id: str, sku: str, graded: list[dict]) -> dict:
     """Publish a SKU's publishable graded rows to `target` and record what was published."""
-    from skucore.publish.cdn import publish_images
+    from skucore.publish.publishing import publish_images
 
     images = [
         {
@@ -126,7 +126,7 @@ def publish_images_of(store: StudioStore, target, promotion_id: str, sku: str, g
     description="The promotion's manifest (sku, platform, scene, URL, sha256, size, grade) for the CMS.",
 )
 def cdn_manifest(context: dg.AssetExecutionContext, store: StudioStore, cdn: CdnResource) -> dg.MaterializeResult:
-    from skucore.publish.cdn import write_manifest
+    from skucore.publish.manifest import write_manifest
 
     promotion_id = context.partition_key
     skus = context.instance.get_dynamic_partitions(SKUS)  # current catalog: delisted SKUs leave the manifest

@@ -14,7 +14,8 @@ import sys
 import tempfile
 import time
 
-from skucore.catalog.loader import load_catalog, validate_photo
+from skucore.catalog.loader import load_catalog
+from skucore.catalog.photos import validate_photo
 from skucore.catalog.sample import build_synthetic_catalog, sample_catalog_path
 
 

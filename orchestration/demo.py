@@ -88,7 +88,7 @@ def run_demo(*, promotion: str = "double11", limit: int | None = None, home=None
 def promotion_report(promotion: str, skus: list[str], defs) -> list[str]:
     """Counts per grade, where the manifest and the review queue are: what a person wants after a run."""
     from skucore import tables as T
-    from skucore.publish.cdn import manifest_key
+    from skucore.publish.publishing import manifest_key
 
     res = defs.resources
     store, cdn, grading = res["store"], res["cdn"], res["grading"]

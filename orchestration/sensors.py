@@ -9,7 +9,7 @@ backfill, so the per-SKU stages run as single runs over ranges and the model loa
 
 `manifest_refresh`: whenever SKUs publish, rewrites their promotions' manifests. The manifest therefore follows
 what is published even when one SKU of a backfill fails (a backfill would hold `cdn_manifest` back until every
-SKU succeeded). The manifest only ever lists objects that exist (`skucore.publish.cdn.write_manifest` checks).
+SKU succeeded). The manifest only ever lists objects that exist (`skucore.publish.manifest.write_manifest` checks).
 """
 import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset  # no public equivalent in 1.13

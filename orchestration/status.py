@@ -118,7 +118,7 @@ def stage_counts(store, promotion: str, skus: list[str]) -> dict:
 
 def manifest_counts(cdn, promotion: str) -> dict:
     """Entries and SKUs of the promotion's CDN manifest (exists False before the first manifest)."""
-    from skucore.publish.cdn import manifest_key
+    from skucore.publish.publishing import manifest_key
 
     target = cdn.target()
     key = manifest_key(promotion)

@@ -5,7 +5,7 @@
                 s3=S3Resource(endpoint_url=EnvVar("CDN_S3_ENDPOINT"), region_name="us-east-1"))
 
 Credentials come from the environment (the boto3 chain, or `EnvVar(...)` on the nested `S3Resource`); never put
-literals in code or YAML. `target()` returns a `skucore.publish.cdn.CdnTarget`; publishing logic lives in `skucore.publish.cdn`.
+literals in code or YAML. `target()` returns a `skucore.publish.targets.CdnTarget`; publishing logic lives in `skucore.publish`.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
-from skucore.publish.cdn import CdnError, CdnIntegrityError, CdnTarget, CdnUnavailableError, LocalFolderCdn, validate_key
+from skucore.publish.targets import CdnError, CdnIntegrityError, CdnTarget, CdnUnavailableError, LocalFolderCdn, validate_key
 
 _UNAVAILABLE_CODES = {"500", "502", "503", "504", "InternalError", "ServiceUnavailable", "SlowDown",
                       "RequestTimeout", "RequestTimeTooSkewed"}

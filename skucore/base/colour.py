@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-__all__ = ["hex_to_rgb", "rgb_to_lab", "hex_to_lab", "ciede2000", "delta_e_rgb"]
+__all__ = ["hex_to_rgb", "parse_colour", "rgb_to_lab", "hex_to_lab", "ciede2000", "delta_e_rgb"]
 
 
 def hex_to_rgb(colour: str) -> tuple[int, int, int]:
@@ -28,6 +28,18 @@ def hex_to_rgb(colour: str) -> tuple[int, int, int]:
         return (int(s[0:2], 16), int(s[2:4], 16), int(s[4:6], 16))
     except ValueError:
         raise ValueError(f"not a #RRGGBB colour: {colour!r}") from None
+
+
+def parse_colour(value) -> tuple[int, int, int]:
+    """'#RRGGBB' / 'RRGGBB' / '#RGB' (see `hex_to_rgb`) or an (r, g, b) sequence of 0..255 ints -> (r, g, b)."""
+    if isinstance(value, str):
+        return hex_to_rgb(value)
+    if isinstance(value, (tuple, list)) and len(value) >= 3:
+        r, g, b = (int(v) for v in value[:3])
+        if not all(0 <= v <= 255 for v in (r, g, b)):
+            raise ValueError(f"colour {value!r} has a channel outside 0..255")
+        return (r, g, b)
+    raise ValueError(f"colour {value!r} is neither '#RRGGBB' nor (r, g, b)")
 
 
 def rgb_to_lab(rgb: np.ndarray | Sequence[float]) -> np.ndarray:

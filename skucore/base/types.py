@@ -7,13 +7,18 @@ import numpy as np
 from PIL import Image
 
 
-class CutoutRejected(Exception):
-    """A photo that cannot be cut out reliably; `reason` is a snake_case code for the rejects table."""
+class RejectedInput(Exception):
+    """An input we refuse: `reason` is a snake_case code for a rejects table or a failure's metadata, `message`
+    says what is wrong in words."""
 
     def __init__(self, reason: str, message: str):
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message
+
+
+class CutoutRejected(RejectedInput):
+    """A photo that cannot be cut out reliably."""
 
 
 @dataclass

@@ -16,28 +16,25 @@ every SKU look changed and re-render a whole promotion.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
 import time
-import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow as pa
-from PIL import Image, ImageFile
 
+from skucore.catalog.photos import PhotoChecker, PhotoReader, has_scheme
 from skucore.catalog.formats import CatalogError, RawRecord, cell_text, read_source
 from skucore.base.safety import is_safe_sku
 from skucore.tables import CATALOG_SCHEMA, REJECTS_SCHEMA
 
 __all__ = [
-    "CATALOG_SCHEMA", "REJECTS_SCHEMA", "DEFAULT_KNOWN_CATEGORIES", "CATEGORY_SYNONYMS", "CatalogError",
-    "CatalogLoad", "load_catalog", "parse_price", "validate_photo", "read_local_photo", "normalize_category",
-    "split_selling_points",
+    "DEFAULT_KNOWN_CATEGORIES", "CATEGORY_SYNONYMS", "CatalogError", "CatalogLoad", "load_catalog", "parse_price",
+    "normalize_category", "split_selling_points",
 ]
 
 # The template library's categories (skucore.prompting.templates owns the real list; the Dagster layer passes it in).
@@ -55,7 +52,6 @@ CATEGORY_SYNONYMS = {
     "cosmetics": "beauty", "skincare": "beauty", "health_&_beauty": "beauty", "美妆": "beauty",
 }
 
-PhotoReader = Callable[[str], bytes]
 
 
 @dataclass
@@ -169,122 +165,6 @@ def _content_hash(row: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-# --------------------------------------------------------------------------------------------------- photos
-
-def validate_photo(data: bytes, *, min_side: int = 400, max_pixels: int = 40_000_000
-                   ) -> tuple[str | None, str, tuple[int, int]]:
-    """Check one photo's bytes. Returns (reason or None, message, (width, height)); (0, 0) when unknown.
-
-    The size comes from the header and is checked before any pixel is decoded, so a decompression bomb (a small
-    file claiming a huge canvas) is refused without allocating it. Then a full decode finds truncated files,
-    which `Image.open` alone does not. Relies on Pillow's default LOAD_TRUNCATED_IMAGES = False.
-    """
-    try:
-        with warnings.catch_warnings():
-            # Our max_pixels is the limit; Pillow's own warning would only repeat it. Its hard error (at twice
-            # MAX_IMAGE_PIXELS) still fires inside open() and is caught below.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as exc:
-        return "photo_too_large", f"refused before decoding: {exc}", (0, 0)
-    except Exception as exc:  # UnidentifiedImageError, or a header Pillow cannot parse
-        return "photo_unreadable", f"not an image Pillow can read ({type(exc).__name__}: {exc})", (0, 0)
-    with image:
-        size = image.size
-        width, height = size
-        if width * height > max_pixels:
-            return ("photo_too_large", f"{width}x{height} = {width * height} pixels, over the limit of "
-                    f"{max_pixels} (refused before decoding)", size)
-        if min(width, height) < min_side:
-            return "photo_too_small", f"{width}x{height}: shorter side under {min_side} pixels", size
-        if ImageFile.LOAD_TRUNCATED_IMAGES:  # someone switched Pillow to pad truncated files: we would miss them
-            raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True; truncated photos cannot be detected")
-        try:
-            image.load()
-        except (OSError, EOFError, SyntaxError, ValueError) as exc:
-            if isinstance(exc, EOFError) or "truncated" in str(exc):
-                return "photo_truncated", f"{image.format} data ends early ({exc})", size
-            return "photo_unreadable", f"{image.format} data cannot be decoded ({type(exc).__name__}: {exc})", size
-    return None, f"{image.format} {width}x{height}", size
-
-
-def _has_scheme(uri: str) -> bool:
-    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", uri))
-
-
-def read_local_photo(uri: str) -> bytes:
-    """The default photo reader: local paths and file:// URIs. An injected reader (S3) can delegate to it."""
-    if uri.startswith("file://"):
-        uri = uri[len("file://"):]
-    elif _has_scheme(uri):
-        raise ValueError(f"no reader for {uri.split('://')[0]}:// URIs; pass read_photo")
-    with open(uri, "rb") as fh:
-        return fh.read()
-
-
-@dataclass
-class _PhotoResult:
-    reason: str | None
-    message: str
-    sha256: str | None
-
-
-class _PhotoChecker:
-    """Reads and validates photos, once per photo: catalogs repeat one photo across a product's variants.
-
-    Local files are cached by (path, size, mtime_ns), so a repeat costs a stat, not a read; other URIs (s3://) by
-    URI for the duration of one load, then by content sha256. The cache lives for one `load_catalog` call only, so
-    a long-running process never serves a stale verdict for a replaced file.
-    """
-
-    def __init__(self, read_photo: PhotoReader | None, min_side: int, max_pixels: int):
-        self.read_photo = read_photo
-        self.min_side = min_side
-        self.max_pixels = max_pixels
-        self.by_key: dict[Any, _PhotoResult] = {}
-        self.by_sha: dict[str, _PhotoResult] = {}
-        self.validated = 0
-        self.cache_hits = 0
-
-    def check(self, uri: str) -> _PhotoResult:
-        local = not _has_scheme(uri) and self.read_photo is None
-        key: Any = uri
-        if local:
-            try:
-                st = os.stat(uri)
-            except FileNotFoundError:
-                return _PhotoResult("photo_missing", f"no file at {uri}", None)
-            except OSError as exc:
-                return _PhotoResult("photo_unreadable", f"cannot stat {uri}: {exc}", None)
-            key = (uri, st.st_size, st.st_mtime_ns)
-        if key in self.by_key:
-            self.cache_hits += 1
-            return self.by_key[key]
-        result = self._read_and_validate(uri)
-        self.by_key[key] = result
-        return result
-
-    def _read_and_validate(self, uri: str) -> _PhotoResult:
-        reader = self.read_photo or read_local_photo
-        try:
-            data = reader(uri)
-        except FileNotFoundError:
-            return _PhotoResult("photo_missing", f"no photo at {uri}", None)
-        except IsADirectoryError:
-            return _PhotoResult("photo_missing", f"{uri} is a folder, not a photo", None)
-        except Exception as exc:  # an injected reader's errors (S3 permissions, network) are per-photo problems
-            return _PhotoResult("photo_unreadable", f"cannot read {uri}: {type(exc).__name__}: {exc}", None)
-        sha = hashlib.sha256(data).hexdigest()
-        if sha in self.by_sha:
-            self.cache_hits += 1
-            return self.by_sha[sha]
-        reason, message, _ = validate_photo(data, min_side=self.min_side, max_pixels=self.max_pixels)
-        self.validated += 1
-        result = _PhotoResult(reason, message, sha)
-        self.by_sha[sha] = result
-        return result
-
-
 # --------------------------------------------------------------------------------------------------- rows
 
 class _Rejects:
@@ -304,9 +184,9 @@ class _Rejects:
 def _resolve_image(value: str, base: Path | str) -> str:
     """s3:// and other URIs pass through; a local path becomes absolute, so the table works from any folder.
     `base` may itself be a URI (a catalog stored in S3): relative paths are then joined to it."""
-    if _has_scheme(value):
+    if has_scheme(value):
         return value
-    if isinstance(base, str) and _has_scheme(base):
+    if isinstance(base, str) and has_scheme(base):
         return f"{base.rstrip('/')}/{value.lstrip('/')}"
     path = Path(value).expanduser()
     return str(path if path.is_absolute() else (Path(base) / path).resolve())
@@ -342,11 +222,11 @@ def load_catalog(
         raise ValueError(f"default_category {default_category!r} is not one of the known categories {sorted(known)}")
     if photo_root is None:
         base: Path | str = path.parent
-    elif isinstance(photo_root, str) and _has_scheme(photo_root):
+    elif isinstance(photo_root, str) and has_scheme(photo_root):
         base = photo_root
     else:
         base = Path(photo_root)
-    photos = _PhotoChecker(read_photo, min_side, max_pixels)
+    photos = PhotoChecker(read_photo, min_side, max_pixels)
     rejects = _Rejects()
     first_seen: dict[str, int] = {}
     defaulted: Counter[str] = Counter()
@@ -371,7 +251,7 @@ def load_catalog(
 
 
 def _validate_record(record: RawRecord, rejects: _Rejects, first_seen: dict[str, int], known: set[str],
-                     unknown_category: str, default_category: str, defaulted: Counter, photos: _PhotoChecker,
+                     unknown_category: str, default_category: str, defaulted: Counter, photos: PhotoChecker,
                      base: Path, default_currency: str | None) -> dict[str, Any] | None:
     """Every check runs, so one pass over the rejects shows all of a row's problems; None if any failed."""
     before = len(rejects.rows)
@@ -454,7 +334,7 @@ def _check_category(record: RawRecord, sku: str | None, rejects: _Rejects, known
     return default_category
 
 
-def _check_photo(record: RawRecord, sku: str | None, rejects: _Rejects, photos: _PhotoChecker, base: Path
+def _check_photo(record: RawRecord, sku: str | None, rejects: _Rejects, photos: PhotoChecker, base: Path
                  ) -> tuple[str | None, str | None]:
     raw = cell_text(record.fields.get("image"))
     if raw is None:

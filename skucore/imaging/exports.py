@@ -29,17 +29,14 @@ import numpy as np
 from PIL import Image, ImageFile
 
 from skucore.base.platforms import PlatformPreset, main_needs_pure_white, resolve_preset
-from skucore.base.types import TextRegion
+from skucore.base.types import RejectedInput, TextRegion
 
 SLOTS = ("main", "secondary")
 _MAXBLOCK_LOCK = threading.Lock()
 
 
-class ExportRuleViolation(ValueError):
-    def __init__(self, reason: str, message: str):
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
-        self.message = message
+class ExportRuleViolation(RejectedInput, ValueError):
+    """An export that would break its platform's rules (e.g. text on a main image)."""
 
 
 class ExportTooLarge(ValueError):

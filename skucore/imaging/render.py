@@ -8,9 +8,9 @@
   RGB 255,255,255, and the pixel rule is exact);
 - secondary slots: the template's backdrop, shadow, reflection and overlays (price, badge, selling points), laid
   out in bands around the product (`typography.overlay_layout`), drawn at the export resolution;
-- backend "studio": `studio.render_scene`; backend "diffusers" / "server": one batched
+- backend "studio": `scene.render_scene`; backend "diffusers" / "server": one batched
   `scene_generator.generate(requests)` for all generated scenes of the SKU (requests built by
-  `studio.place_product`), then the product's own pixels pasted back; with no generator (or a failing one)
+  `scene.place_product`), then the product's own pixels pasted back; with no generator (or a failing one)
   the studio renders instead when `allow_studio_fallback` (lineage says `fallback: "studio"` and why), else it
   raises;
 - each image: `exports.export_image` (size, background, fill, format, byte limit, lineage embedded), then
@@ -28,7 +28,7 @@ from typing import Any, Sequence
 from skucore.imaging.exports import ExportTooLarge, export_image
 from skucore.imaging.fidelity import product_fidelity
 from skucore.base.platforms import PlatformPreset, main_needs_pure_white, preset_with_overrides, resolve_preset
-from skucore.imaging.studio import Scene, place_product, render_scene, resolve_brand_tokens, scene_from_generated
+from skucore.imaging.scene import Scene, place_product, render_scene, resolve_brand_tokens, scene_from_generated
 from skucore.base.types import SceneRequest, TextRegion
 from skucore.imaging.typography import apply_overlays, overlay_layout
 

@@ -11,7 +11,7 @@ Rules kept here:
 - The caller decides *whether* text may go on an image (`skucore.base.platforms`: never on marketplace main images).
 
 Layout: `overlay_layout(canvas_size, overlays)` reserves a top band (badge left, selling points right) and a bottom
-band (price tag, right-aligned) and returns the product area in between, which `studio.render_scene(...,
+band (price tag, right-aligned) and returns the product area in between, which `scene.render_scene(...,
 product_area=...)` fills, so text never covers the product.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from skucore.imaging.fonts import font_for_text
-from skucore.imaging.studio import parse_colour
+from skucore.base.colour import parse_colour
 from skucore.base.types import TextRegion
 
 DEFAULT_BRAND = {"primary": "#E1251B", "secondary": "#FFFFFF", "accent": "#FFD100", "text": "#1A1A1A",

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from skucore.base.safety import is_safe_sku
+from skucore.base.yamlio import load_yaml_strict
 
 __all__ = [
     "KNOWN_PLATFORMS",
@@ -173,38 +174,6 @@ class Promotion:
             for r in roles:
                 seen.setdefault(r, None)
         return list(seen)
-
-
-# --------------------------------------------------------------------------------------------------- YAML loading
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate mapping keys (PyYAML silently keeps the last one)."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    loader.flatten_mapping(node)
-    result: dict = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            hash(key)
-        except TypeError:
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping", node.start_mark, "found an unhashable key", key_node.start_mark
-            ) from None
-        if key in result:
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping", node.start_mark, f"found duplicate key {key!r}", key_node.start_mark
-            )
-        result[key] = loader.construct_object(value_node, deep=deep)
-    return result
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def load_yaml_strict(text: str) -> Any:
-    """Parse YAML with duplicate keys rejected (shared with the template library)."""
-    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
 
 
 class _Ctx:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import operator
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -26,23 +25,22 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import pyarrow as pa
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+from jinja2 import TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from skucore.prompting.promotions import Promotion
 from skucore.base.safety import is_safe_sku
-from skucore.prompting.templates import SceneTemplate, TemplateLibrary, _as_library, resolve_template
+from skucore.prompting.sandbox import make_environment
+from skucore.prompting.templates import SceneTemplate, TemplateLibrary, as_library, resolve_template
 from skucore.tables import PROMPT_PROBLEMS_SCHEMA, PROMPT_TABLE_SCHEMA
 
 __all__ = [
     "TOKEN_BUDGET", "PROMPT_TABLE_SCHEMA", "PROMPT_PROBLEMS_SCHEMA", "PROMPT_ADJUSTMENTS", "PromptBuild",
-    "build_prompt_table", "seed_for", "prompt_hash", "estimate_tokens", "adjust_prompt", "make_environment",
+    "build_prompt_table", "seed_for", "prompt_hash", "estimate_tokens", "adjust_prompt",
     "format_price", "colour_name",
 ]
 
 TOKEN_BUDGET = 512
-MAX_REPEAT = 10_000  # largest sequence a template may build with * (guards a template against memory blow-ups)
 MAX_PROMPT_CHARS = 20_000
 
 # Regeneration: failed quality metric -> what to add to the prompt / negative prompt, in priority order. The one
@@ -68,30 +66,6 @@ class PromptBuild:
     problems: pa.Table   # PROMPT_PROBLEMS_SCHEMA
 
 
-# --------------------------------------------------------------------------------------------------- sandbox
-class _PromptSandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, plus a cap on `*` and `**` so a template cannot allocate gigabytes."""
-
-    intercepted_binops = frozenset(["*", "**"])
-
-    def call_binop(self, context, operator_: str, left: Any, right: Any) -> Any:
-        if operator_ == "**":
-            if isinstance(right, (int, float)) and abs(right) > 100:
-                raise SecurityError("exponent too large in a prompt template")
-            return operator.pow(left, right)
-        if isinstance(left, (str, list, tuple)) and isinstance(right, int) and right * max(len(left), 1) > MAX_REPEAT:
-            raise SecurityError("sequence repetition too large in a prompt template")
-        if isinstance(right, (str, list, tuple)) and isinstance(left, int) and left * max(len(right), 1) > MAX_REPEAT:
-            raise SecurityError("sequence repetition too large in a prompt template")
-        return operator.mul(left, right)
-
-
-def make_environment() -> ImmutableSandboxedEnvironment:
-    """The Jinja2 environment prompts render in (also used to syntax-check library templates)."""
-    return _PromptSandbox(undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True)
-
-
-# --------------------------------------------------------------------------------------------------- seeds, hashes
 def seed_for(promotion_id: str, sku: str, role: str, attempt: int, seed_base: int) -> int:
     """Deterministic 63-bit seed from sha256 of (promotion, sku, role, attempt, seed_base); stable across
     processes and Python versions (unlike `hash()`)."""
@@ -259,7 +233,7 @@ def build_prompt_table(
 ) -> PromptBuild:
     """Render every SKU x role of `promotion` for the catalog. Never raises for a bad row or template: each
     problem is a row of `problems`. Row order: catalog order, then the promotion's role order."""
-    lib = _as_library(library)
+    lib = as_library(library)
     counter = count_tokens or estimate_tokens
     for col in ("sku", "category"):
         if col not in catalog.column_names:

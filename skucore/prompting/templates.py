@@ -25,7 +25,8 @@ from typing import Any, Mapping
 import yaml
 from jinja2 import TemplateSyntaxError, meta
 
-from skucore.prompting.promotions import load_yaml_strict
+from skucore.base.yamlio import load_yaml_strict
+from skucore.prompting.sandbox import make_environment  # the same sandbox that renders, so syntax checks agree
 
 __all__ = [
     "BACKENDS", "BACKDROP_KINDS", "SURFACES", "OVERLAYS", "PROMPT_VARIABLES", "DEFAULT_LIBRARY_PATH",
@@ -235,8 +236,6 @@ def _validate_template(path: str, category: str, role: str, data: Any, defaults:
 
 def parse_template_library(data: Any, path: str | Path = "<memory>") -> TemplateLibrary:
     """Validate an already-parsed library mapping (see `load_template_library`)."""
-    from skucore.prompting.prompts import make_environment  # the same sandbox that renders, so syntax checks agree
-
     path = str(path)
     env = make_environment()
 
@@ -303,7 +302,7 @@ def default_library() -> TemplateLibrary:
     return _load_file(DEFAULT_LIBRARY_PATH)
 
 
-def _as_library(library: TemplateLibrary | str | Path | None) -> TemplateLibrary:
+def as_library(library: TemplateLibrary | str | Path | None) -> TemplateLibrary:
     if library is None:
         return default_library()
     if isinstance(library, TemplateLibrary):
@@ -318,7 +317,7 @@ def resolve_template(category: str | None, role: str, library: TemplateLibrary |
     Never raises for a missing category or role: a fallback result has `fallback_from` set to the requested
     "category/role" (category None reads as "default").
     """
-    lib = _as_library(library)
+    lib = as_library(library)
     cat = category if isinstance(category, str) and category else "default"
     requested = f"{cat}/{role}"
     for c, r in ((cat, role), ("default", role), ("default", MAIN_IMAGE_ROLE)):

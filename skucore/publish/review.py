@@ -105,14 +105,7 @@ class ReviewQueue:
 
     def pending(self, promotion: str | None = None) -> list[dict]:
         """Items without a decision that applies to their current content, oldest first."""
-        sql = "SELECT * FROM review_items WHERE (decision IS NULL OR decided_sha256 IS NOT sha256)"
-        args: tuple = ()
-        if promotion is not None:
-            sql += " AND promotion = ?"
-            args = (promotion,)
-        with self._conn() as conn:
-            rows = conn.execute(sql + " ORDER BY id", args).fetchall()
-        return [self._row(r) for r in rows]
+        return [self._row(r) for r in self._select("(decision IS NULL OR decided_sha256 IS NOT sha256)", promotion)]
 
     def get(self, image_key_or_id: str | int) -> dict:
         with self._conn() as conn:
@@ -148,13 +141,7 @@ class ReviewQueue:
     def export_decisions(self, promotion: str | None = None) -> list[dict]:
         """Every recorded decision (image_key, promotion, sku, role, platform, attempt, sha256 decided on,
         decision, reviewer, note, decided_at, current: whether it still applies to the queued content)."""
-        sql = "SELECT * FROM review_items WHERE decision IS NOT NULL"
-        args: tuple = ()
-        if promotion is not None:
-            sql += " AND promotion = ?"
-            args = (promotion,)
-        with self._conn() as conn:
-            rows = conn.execute(sql + " ORDER BY id", args).fetchall()
+        rows = self._select("decision IS NOT NULL", promotion)
         return [
             {
                 "image_key": r["image_key"], "promotion": r["promotion"], "sku": r["sku"], "role": r["role"],
@@ -166,6 +153,14 @@ class ReviewQueue:
         ]
 
     # ------------------------------------------------------------------------------------------------------
+    def _select(self, condition: str, promotion: str | None) -> list:
+        """Rows matching `condition` (a fixed SQL fragment, never user text), optionally of one promotion."""
+        sql, args = f"SELECT * FROM review_items WHERE {condition}", ()
+        if promotion is not None:
+            sql, args = sql + " AND promotion = ?", (promotion,)
+        with self._conn() as conn:
+            return conn.execute(sql + " ORDER BY id", args).fetchall()
+
     def _find(self, conn, image_key_or_id):
         if isinstance(image_key_or_id, bool):
             raise TypeError("image_key_or_id must be an image key or a row id")

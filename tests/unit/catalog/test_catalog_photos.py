@@ -6,7 +6,8 @@ import zlib
 import pytest
 from PIL import Image
 
-from skucore.catalog.loader import load_catalog, validate_photo
+from skucore.catalog.loader import load_catalog
+from skucore.catalog.photos import validate_photo
 
 
 def _png_claiming(width: int, height: int) -> bytes:

@@ -18,10 +18,9 @@ from dagster import EnvVar, asset, materialize
 from dagster_aws.s3 import S3Resource
 
 from resources.cdn import CdnResource, S3CdnTarget
-from skucore.publish.cdn import (
-    IMAGE_CACHE_CONTROL, MANIFEST_CACHE_CONTROL, CdnError, CdnIntegrityError, CdnUnavailableError,
-    ManifestIntegrityError, manifest_key, publish_images, read_manifest, remove_sku, write_manifest,
-)
+from skucore.publish.manifest import read_manifest, remove_sku, write_manifest
+from skucore.publish.publishing import manifest_key, publish_images
+from skucore.publish.targets import IMAGE_CACHE_CONTROL, MANIFEST_CACHE_CONTROL, CdnError, CdnIntegrityError, CdnUnavailableError, ManifestIntegrityError
 from tests.unit.cdn.cdn_helpers import FAKE_KEY_ID, FAKE_SECRET, image_bytes, make_image, sku_images
 
 GEN1 = "2025-11-01T00:00:00+00:00"

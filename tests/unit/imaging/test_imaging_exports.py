@@ -9,7 +9,7 @@ from PIL import Image, JpegImagePlugin
 
 from skucore.imaging.exports import (ExportRuleViolation, ExportTooLarge, _encode, export_image, srgb_icc_profile)
 from skucore.base.platforms import preset_with_overrides
-from skucore.imaging.studio import render_scene
+from skucore.imaging.scene import render_scene
 from skucore.base.types import TextRegion
 
 

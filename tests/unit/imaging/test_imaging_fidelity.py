@@ -8,7 +8,7 @@ from PIL import Image
 from skucore.imaging.exports import export_image
 from skucore.imaging.fidelity import product_fidelity
 from skucore.base.platforms import preset_with_overrides
-from skucore.imaging.studio import render_scene
+from skucore.imaging.scene import render_scene
 
 PNG_PRESET = preset_with_overrides("taobao", format="PNG")
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skucore.imaging.studio import (SURFACES, make_backdrop, paste_product, place_product, placement_box, render_scene,
-                            resolve_brand_tokens)
+from skucore.imaging.placement import paste_product, placement_box
+from skucore.imaging.scene import SURFACES, make_backdrop, place_product, render_scene, resolve_brand_tokens
 
 SIZE = (480, 480)
 

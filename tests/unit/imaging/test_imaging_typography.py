@@ -6,7 +6,8 @@ import pytest
 from PIL import Image
 
 from skucore.imaging.fonts import NOTDEF_PROBE, brand_face, default_cjk_face, font_for_text, load_font, missing_glyphs
-from skucore.imaging.studio import parse_colour, render_scene
+from skucore.base.colour import parse_colour
+from skucore.imaging.scene import render_scene
 from skucore.imaging.typography import (apply_overlays, contrast_ratio, draw_badge, draw_price_tag, format_price,
                                 normalise_for_ocr, overlay_layout, pick_text_colour, wrap_text)
 

@@ -14,11 +14,10 @@ Backdrops (`backdrop` dict, from a scene template):
 Colours are "#RRGGBB" strings or (r, g, b) tuples; "color"/"colors" are accepted too. Everything is a pure function
 of (backdrop, canvas size, seed).
 
-Generated scenes: `place_product(...)` gives the init canvas, the inpainting mask (white = regenerate) and the
-scaled product; `paste_product(...)` puts the product's own pixels back over whatever a generator returned.
-
-Fill ratio: ``max(box_w / canvas_w, box_h / canvas_h)`` of the product's bounding box, see `skucore.base.platforms`.
+Generated scenes: `skucore.imaging.placement.place_product` gives the init canvas and the inpainting mask;
+`scene_from_generated` turns a generator's image (the product pasted back) into a `Scene`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -29,7 +28,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-WHITE = (255, 255, 255)
+from skucore.base.colour import parse_colour
+from skucore.imaging.placement import Placement, composite_rgba, fill_ratio, paste_product, place_scaled
+
 SURFACES = ("marble", "wood", "linen", "concrete")
 BACKDROP_KINDS = ("white", "gradient", "brand", "surface")
 
@@ -41,27 +42,6 @@ _DEFAULT_COLOURS = {
     "linen": ("#E6DCCB", "#CDBFA8"),
     "concrete": ("#B9B7B2", "#8E8C87"),
 }
-
-
-# ----------------------------------------------------------------------------------------------- colours / inputs
-def parse_colour(value: Any) -> tuple[int, int, int]:
-    """'#RRGGBB' / 'RRGGBB' / '#RGB' / (r, g, b) -> (r, g, b)."""
-    if isinstance(value, str):
-        s = value.strip().lstrip("#")
-        if len(s) == 3:
-            s = "".join(c * 2 for c in s)
-        if len(s) != 6:
-            raise ValueError(f"colour {value!r} is not #RRGGBB")
-        try:
-            return (int(s[0:2], 16), int(s[2:4], 16), int(s[4:6], 16))
-        except ValueError:
-            raise ValueError(f"colour {value!r} is not #RRGGBB") from None
-    if isinstance(value, (tuple, list)) and len(value) >= 3:
-        r, g, b = (int(v) for v in value[:3])
-        if not all(0 <= v <= 255 for v in (r, g, b)):
-            raise ValueError(f"colour {value!r} has a channel outside 0..255")
-        return (r, g, b)
-    raise ValueError(f"colour {value!r} is neither '#RRGGBB' nor (r, g, b)")
 
 
 def backdrop_colours(backdrop: dict, default: tuple[str, ...]) -> list[tuple[int, int, int]]:
@@ -122,28 +102,6 @@ def resolve_brand_tokens(backdrop: dict | None, brand_kit: Any = None) -> dict:
 
 def _seed_rng(seed: int, salt: int = 0) -> np.random.Generator:
     return np.random.default_rng([int(seed) % (1 << 64), salt])
-
-
-def cutout_crop(cutout: Any) -> Image.Image:
-    """The product's bounding box as RGBA. Accepts `skucore.base.types.Cutout` (or anything with `cropped_rgba()`),
-    an RGBA `PIL.Image` (cropped to its alpha's bounding box) or an HxWx4 uint8 array."""
-    if hasattr(cutout, "cropped_rgba"):
-        im = cutout.cropped_rgba()
-    elif isinstance(cutout, Image.Image):
-        im = cutout.convert("RGBA") if cutout.mode != "RGBA" else cutout
-        box = im.getchannel("A").getbbox()
-        if box is None:
-            raise ValueError("cutout has an empty alpha channel")
-        im = im.crop(box)
-    elif isinstance(cutout, np.ndarray) and cutout.ndim == 3 and cutout.shape[2] == 4:
-        return cutout_crop(Image.fromarray(np.ascontiguousarray(cutout, dtype=np.uint8), "RGBA"))
-    else:
-        raise TypeError(f"cannot use {type(cutout).__name__} as a cutout")
-    if im.mode != "RGBA":
-        im = im.convert("RGBA")
-    if im.width < 1 or im.height < 1:
-        raise ValueError("cutout has an empty bounding box")
-    return im
 
 
 # ----------------------------------------------------------------------------------------------------- backdrops
@@ -299,70 +257,6 @@ def _surface(surface: str, cols: tuple, w: int, h: int, seed: int) -> np.ndarray
 
 
 # ----------------------------------------------------------------------------------------------------- placement
-def placement_box(product_size: tuple[int, int], canvas_size: tuple[int, int], *, fill: float,
-                  margin: float = 0.05, product_area: tuple[int, int, int, int] | None = None,
-                  ) -> tuple[int, int, int, int]:
-    """Where the scaled product goes: (x0, y0, x1, y1), exclusive end. Scaled so that its fill ratio of the
-    *canvas* (``max(w / W, h / H)``) is `fill`, but shrunk where needed to stay `margin` x canvas side inside
-    `product_area` (default the canvas; overlays reserve bands outside it); centred in that area."""
-    bw, bh = product_size
-    cw, ch = canvas_size
-    if bw < 1 or bh < 1:
-        raise ValueError(f"product size {product_size} is empty")
-    if not (0 < fill <= 1):
-        raise ValueError(f"fill={fill} must be in (0, 1]")
-    ax0, ay0, ax1, ay1 = product_area if product_area is not None else (0, 0, cw, ch)
-    aw, ah = ax1 - ax0, ay1 - ay0
-    inner_w = max(1.0, aw - 2 * margin * cw)
-    inner_h = max(1.0, ah - 2 * margin * ch)
-    s = min(fill * min(cw / bw, ch / bh), inner_w / bw, inner_h / bh)
-    w = max(1, min(int(round(bw * s)), int(inner_w)))
-    h = max(1, min(int(round(bh * s)), int(inner_h)))
-    x0 = ax0 + (aw - w) // 2
-    y0 = ay0 + (ah - h) // 2
-    return (x0, y0, x0 + w, y0 + h)
-
-
-def fill_ratio(box: tuple[int, int, int, int], canvas_size: tuple[int, int]) -> float:
-    x0, y0, x1, y1 = box
-    return max((x1 - x0) / canvas_size[0], (y1 - y0) / canvas_size[1])
-
-
-def bbox_area_ratio(box: tuple[int, int, int, int], canvas_size: tuple[int, int]) -> float:
-    x0, y0, x1, y1 = box
-    return (x1 - x0) * (y1 - y0) / float(canvas_size[0] * canvas_size[1])
-
-
-def scale_product(crop: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """The one resize of the product: Lanczos on premultiplied alpha (Pillow does RGBA -> RGBa -> RGBA)."""
-    if crop.size == tuple(size):
-        return crop.copy()
-    return crop.resize(tuple(size), Image.Resampling.LANCZOS)
-
-
-def composite_rgba(base: np.ndarray, fg: np.ndarray, x0: int, y0: int) -> None:
-    """Composite RGBA `fg` over RGB `base` in place at (x0, y0), integer arithmetic, clipped to the canvas.
-    Where fg alpha is 255 the result is exactly fg's RGB."""
-    H, W = base.shape[:2]
-    h, w = fg.shape[:2]
-    cx0, cy0 = max(0, x0), max(0, y0)
-    cx1, cy1 = min(W, x0 + w), min(H, y0 + h)
-    if cx1 <= cx0 or cy1 <= cy0:
-        return
-    f = fg[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
-    b = base[cy0:cy1, cx0:cx1]
-    a = f[..., 3:4].astype(np.uint16)
-    # x = fg*a + bg*(255-a) <= 65025 fits uint16; round(x / 255) == (x + 127) // 255 == ((t + (t >> 8)) >> 8)
-    # with t = x + 128 (exact for 0 <= x <= 65025), so alpha 255 gives fg exactly.
-    t = f[..., :3].astype(np.uint16) * a
-    t += b.astype(np.uint16) * (255 - a)
-    t += 128
-    t += t >> 8
-    t >>= 8
-    b[...] = t.astype(np.uint8)
-
-
-# ------------------------------------------------------------------------------------------- shadow / reflection
 def _apply_contact_shadow(bg: np.ndarray, alpha: np.ndarray, box: tuple[int, int, int, int],
                           strength: float = 0.38) -> None:
     """Darken the backdrop under the product: a soft ellipse from the product's footprint plus a tighter contact
@@ -438,15 +332,6 @@ class Scene:
         return self.image.size
 
 
-def _place(cutout: Any, canvas_size, fill, margin, product_area):
-    crop = cutout_crop(cutout)
-    box = placement_box(crop.size, canvas_size, fill=fill, margin=margin, product_area=product_area)
-    scaled = scale_product(crop, (box[2] - box[0], box[3] - box[1]))
-    mask = Image.new("L", tuple(canvas_size), 0)
-    mask.paste(scaled.getchannel("A"), box[:2])
-    return box, scaled, mask
-
-
 def render_scene(cutout: Any, backdrop: dict | None, canvas_size: tuple[int, int], *, fill: float, seed: int,
                  shadow: bool = True, reflection: bool = False, margin: float = 0.05,
                  product_area: tuple[int, int, int, int] | None = None) -> Scene:
@@ -457,7 +342,7 @@ def render_scene(cutout: Any, backdrop: dict | None, canvas_size: tuple[int, int
     arguments."""
     canvas_size = (int(canvas_size[0]), int(canvas_size[1]))
     backdrop = dict(backdrop or {"kind": "white"})
-    box, scaled, mask = _place(cutout, canvas_size, fill, margin, product_area)
+    box, scaled, mask = place_scaled(cutout, canvas_size, fill, margin, product_area)
     bg = make_backdrop(backdrop, canvas_size, seed)
     sp = np.asarray(scaled)
     if shadow:
@@ -469,22 +354,13 @@ def render_scene(cutout: Any, backdrop: dict | None, canvas_size: tuple[int, int
                  fill_ratio=fill_ratio(box, canvas_size), backdrop=backdrop, seed=int(seed))
 
 
-@dataclass
-class Placement:
-    """Input for a generated scene: `init_image` RGB (product placed on `background`), `mask` "L" with
-    white = regenerate (everything but the product's fully opaque interior, grown by `grow` px into the product so
-    the model can blend the edge; paste-back restores it) and black = keep."""
-
-    init_image: Image.Image
-    mask: Image.Image
-    product_box: tuple[int, int, int, int]
-    product_mask: Image.Image
-    scaled_product: Image.Image
-    fill_ratio: float
-
-    @property
-    def canvas_size(self) -> tuple[int, int]:
-        return self.init_image.size
+def scene_from_generated(image: Image.Image, placement: Placement, *, backdrop: dict | None = None,
+                         seed: int = 0) -> Scene:
+    """A `Scene` for a generated image: paste the product back and carry the placement's geometry."""
+    out = paste_product(image, placement)
+    return Scene(image=out, product_box=placement.product_box, product_mask=placement.product_mask,
+                 scaled_product=placement.scaled_product, fill_ratio=placement.fill_ratio,
+                 backdrop=dict(backdrop or {}), seed=int(seed))
 
 
 def place_product(cutout: Any, canvas_size: tuple[int, int], *, fill: float, margin: float = 0.05,
@@ -492,7 +368,7 @@ def place_product(cutout: Any, canvas_size: tuple[int, int], *, fill: float, mar
                   seed: int = 0, grow: int = 2) -> Placement:
     """Place the product for an inpainting generator (`SceneRequest.init_image` / `.mask`)."""
     canvas_size = (int(canvas_size[0]), int(canvas_size[1]))
-    box, scaled, mask = _place(cutout, canvas_size, fill, margin, product_area)
+    box, scaled, mask = place_scaled(cutout, canvas_size, fill, margin, product_area)
     bg = make_backdrop(background or {"kind": "white"}, canvas_size, seed)
     composite_rgba(bg, np.asarray(scaled), box[0], box[1])
     keep = (np.asarray(mask) == 255).astype(np.uint8)
@@ -501,25 +377,3 @@ def place_product(cutout: Any, canvas_size: tuple[int, int], *, fill: float, mar
     regen = np.where(keep > 0, 0, 255).astype(np.uint8)
     return Placement(init_image=Image.fromarray(bg, "RGB"), mask=Image.fromarray(regen, "L"), product_box=box,
                      product_mask=mask, scaled_product=scaled, fill_ratio=fill_ratio(box, canvas_size))
-
-
-def paste_product(image: Image.Image, placed: Scene | Placement) -> Image.Image:
-    """Put the product's own pixels back over a generated scene (alpha composite). A scene of another size is
-    first resized to the placement's canvas (Lanczos)."""
-    size = placed.canvas_size if isinstance(placed, Placement) else placed.image.size
-    im = image.convert("RGB") if image.mode != "RGB" else image
-    if im.size != size:
-        im = im.resize(size, Image.Resampling.LANCZOS)
-    arr = np.array(im, dtype=np.uint8)
-    x0, y0 = placed.product_box[:2]
-    composite_rgba(arr, np.asarray(placed.scaled_product), x0, y0)
-    return Image.fromarray(arr, "RGB")
-
-
-def scene_from_generated(image: Image.Image, placement: Placement, *, backdrop: dict | None = None,
-                         seed: int = 0) -> Scene:
-    """A `Scene` for a generated image: paste the product back and carry the placement's geometry."""
-    out = paste_product(image, placement)
-    return Scene(image=out, product_box=placement.product_box, product_mask=placement.product_mask,
-                 scaled_product=placement.scaled_product, fill_ratio=placement.fill_ratio,
-                 backdrop=dict(backdrop or {}), seed=int(seed))
