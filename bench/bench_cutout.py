@@ -20,14 +20,14 @@ import numpy as np
 from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+
 sys.path.insert(0, os.path.dirname(HERE))
 
-from cutout_groundtruth import groundtruth_set, iou  # noqa: E402
+from tests.helpers.cutout_groundtruth import groundtruth_set, iou  # noqa: E402
 from skucore.imaging.cutout import cut_out  # noqa: E402
 from skucore.base.types import CutoutRejected  # noqa: E402
 
-DEFAULT_PACKSHOTS = "/work/shared/samples/packshots"
+DEFAULT_PACKSHOTS = os.path.join(os.path.dirname(HERE), "data", "samples", "packshots")
 
 
 def _time(fn, repeat: int) -> float:

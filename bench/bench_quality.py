@@ -13,9 +13,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit" / "quality"))
 
-from helpers import Preset, canvas, draw_text, encode, product  # noqa: E402
+from tests.helpers.quality_images import Preset, canvas, draw_text, encode, product  # noqa: E402
 
 from skucore.quality.duplicates import near_duplicates  # noqa: E402
 from skucore.quality.score import QualityConfig, score_image  # noqa: E402

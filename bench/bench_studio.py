@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from skucore.imaging.render import render_sku_images  # noqa: E402
 
-PACKSHOTS = Path("/work/shared/samples/packshots")
+PACKSHOTS = Path(__file__).resolve().parents[1] / "data" / "samples" / "packshots"
 TEMPLATES = {
     "bench/hero": {"id": "bench/hero", "backend": "studio", "backdrop": {"kind": "white"}, "overlays": [],
                    "shadow": True},

@@ -6,7 +6,6 @@ configuration (unknown promotion, unknown review item, missing catalog, bad SKUS
 from __future__ import annotations
 
 import argparse
-import sys
 
 from orchestration.cli import backfill, demo, review, status, sync
 from orchestration.cli import common as C

@@ -1,7 +1,7 @@
 """Fixtures for the `skustudio` command-line tests: a clean environment and a finished 2-SKU run."""
 import pytest
 
-from cli_helpers import write_promotions, write_small_catalog
+from tests.helpers.cli import write_promotions, write_small_catalog
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import json
 from orchestration.cli import EXIT_OK, EXIT_USAGE, main
 from orchestration.status import promotion_status
 from orchestration.resources import local_resources
-from cli_helpers import write_small_catalog
+from tests.helpers.cli import write_small_catalog
 
 
 def test_status_counts_every_stage_and_grade(demo_run, capsys):

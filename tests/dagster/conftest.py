@@ -1,6 +1,6 @@
 import pytest
 
-from tests.helpers import write_small_catalog
+from tests.helpers.catalogs import write_small_catalog
 
 
 @pytest.fixture

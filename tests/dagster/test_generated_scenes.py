@@ -16,7 +16,7 @@ from orchestration.resources import local_resources
 from resources.gpu import GpuPoolResource, SceneGeneratorResource
 from resources.promotions import PromotionLibrary
 from skucore.prompting.templates import default_library
-from tests.helpers import prepare_promotion
+from tests.helpers.catalogs import prepare_promotion
 
 torch = pytest.importorskip("torch", reason="the GPU extra (torch, diffusers) is part of the test install")
 

@@ -7,7 +7,7 @@ from orchestration.definitions import build_definitions
 from orchestration.demo import run_stage
 from orchestration.resources import local_resources, platform_settings
 from resources.platforms import PlatformSettings
-from tests.helpers import prepare_promotion
+from tests.helpers.catalogs import prepare_promotion
 
 
 def test_overridden_size_is_exported_and_checked(tmp_path, small_catalog):

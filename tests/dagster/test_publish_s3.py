@@ -15,8 +15,8 @@ from orchestration.demo import run_stage
 from assets.partitions import SKUS
 from orchestration.resources import local_resources
 from resources.cdn import CdnResource
-from tests.helpers import prepare_promotion
-from tests.s3_server import DUMMY_CREDENTIALS, MotoS3Server
+from tests.helpers.catalogs import prepare_promotion
+from tests.helpers.s3_server import DUMMY_CREDENTIALS, MotoS3Server
 
 BUCKET = "skustudio-cdn"
 

@@ -7,7 +7,7 @@ from orchestration.definitions import build_definitions
 from orchestration.demo import run_stage
 from orchestration.resources import local_resources
 from resources.quality import GradingSettings
-from tests.helpers import prepare_promotion
+from tests.helpers.catalogs import prepare_promotion
 
 
 def test_approved_b_is_published_by_the_next_publish_and_rejected_b_never(tmp_path, small_catalog):

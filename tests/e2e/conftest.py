@@ -2,7 +2,7 @@
 4-SKU copy of the sample catalog) shared by the e2e modules of a pytest process; always torn down."""
 import pytest
 
-from dagster_e2e import start_instance, stop_instance
+from tests.helpers.dagster_e2e import start_instance, stop_instance
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from dagster_e2e import PROMOTION, STAGES, log
+from tests.helpers.dagster_e2e import PROMOTION, STAGES, log
 
 pytestmark = pytest.mark.e2e
 

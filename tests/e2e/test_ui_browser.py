@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_e2e import PROMOTION, REPO_ROOT, log
+from tests.helpers.dagster_e2e import PROMOTION, REPO_ROOT, log
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from imaging_helpers import PACKSHOTS, SKU_ROW, TEMPLATES, FakePromotion, cutout_from_rgba, drawn_product
+from tests.helpers.imaging import PACKSHOTS, SKU_ROW, TEMPLATES, FakePromotion, cutout_from_rgba, drawn_product
 from skucore.base.types import Cutout
 
 
@@ -25,10 +25,7 @@ def wide_product() -> Cutout:
 @pytest.fixture(scope="session")
 def packshot() -> Cutout:
     """A real product photo with a crude alpha (any channel < 245), at half size to keep tests fast."""
-    path = PACKSHOTS / "ruby_mug.jpg"
-    if not path.is_file():
-        pytest.skip("shared packshots not available")
-    im = Image.open(path).convert("RGB")
+    im = Image.open(PACKSHOTS / "ruby_mug.jpg").convert("RGB")
     im = im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS)
     a = np.asarray(im)
     alpha = np.where((a < 245).any(axis=2), 255, 0).astype(np.uint8)
@@ -49,3 +46,19 @@ def templates() -> dict:
 @pytest.fixture
 def sku_row() -> dict:
     return dict(SKU_ROW)
+
+
+@pytest.fixture(scope="session")
+def gt_case():
+    """make_case(kind, seed) at 800 px, cached for the session."""
+    from tests.helpers import cutout_groundtruth as g
+
+    cache = {}
+
+    def get(kind, seed=0):
+        key = (kind, seed)
+        if key not in cache:
+            cache[key] = g.make_case(kind, size=800, seed=seed)
+        return cache[key]
+
+    return get

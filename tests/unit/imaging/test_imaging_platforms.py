@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from imaging_helpers import TEMPLATES, decode, prompt_row
+from tests.helpers.imaging import TEMPLATES, decode, prompt_row
 from skucore.imaging.exports import background_is_pure_white
 from skucore.base.platforms import PLATFORM_PRESETS, get_preset, main_needs_pure_white, preset_with_overrides
 from skucore.imaging.render import render_sku_images

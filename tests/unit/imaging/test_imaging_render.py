@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from imaging_helpers import TEMPLATES, decode, prompt_row
+from tests.helpers.imaging import TEMPLATES, decode, prompt_row
 from skucore.imaging.lineage import DST_COMPOSITE_CAPTURE, DST_COMPOSITE_TRAINED, read_labels, read_lineage
 from skucore.base.platforms import preset_with_overrides
 from skucore.imaging.render import render_sku_images

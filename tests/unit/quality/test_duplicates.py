@@ -1,7 +1,7 @@
 import pytest
 from PIL import Image, ImageDraw
 
-from helpers import canvas, encode, product
+from tests.helpers.quality_images import canvas, encode, product
 from skucore.quality.duplicates import near_duplicates, perceptual_hash
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from helpers import Preset, blurred, canvas, draw_text, encode, product
+from tests.helpers.quality_images import Preset, blurred, canvas, draw_text, encode, product
 from skucore.tables import QUALITY_SCHEMA
 from skucore.quality.score import (
     METRICS,

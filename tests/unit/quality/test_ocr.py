@@ -1,7 +1,7 @@
 import pytest
 from PIL import Image
 
-from helpers import draw_text
+from tests.helpers.quality_images import draw_text
 from skucore.quality.ocr import normalise_text, read_text, text_key
 
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.heavy
 
 
 def test_mean_iou_over_every_product_kind_meets_the_target():
-    import cutout_groundtruth as g
+    from tests.helpers import cutout_groundtruth as g
 
     scale = float(os.environ.get("SKUSTUDIO_HEAVY_SCALE", "0.67"))
     size = max(800, int(1200 * scale))  # below 800 px the cutout's documented accuracy drops

@@ -11,7 +11,7 @@ from skucore.publish import targets as cdn
 from skucore.publish.manifest import read_manifest, remove_sku, write_manifest
 from skucore.publish.publishing import image_key, manifest_key, publish_images
 from skucore.publish.targets import IMAGE_CACHE_CONTROL, MANIFEST_CACHE_CONTROL, LocalFolderCdn, ManifestIntegrityError
-from tests.unit.cdn.cdn_helpers import image_bytes, make_image, sku_images
+from tests.helpers.cdn import image_bytes, make_image, sku_images
 
 GEN = "2025-11-11T00:00:00+00:00"
 SHA = "ab" * 32

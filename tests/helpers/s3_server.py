@@ -3,7 +3,7 @@
 Not an in-process mock: the server is `python -m moto.server -H 127.0.0.1 -p PORT` in a child process, so a test
 can kill it with SIGKILL mid-request and restart it on the same port, exactly like a real outage.
 
-    from tests.s3_server import MotoS3Server, moto_s3_server_fixture
+    from tests.helpers.s3_server import MotoS3Server, moto_s3_server_fixture
 
     s3_server = moto_s3_server_fixture(scope="module")          # in a test module or conftest
 

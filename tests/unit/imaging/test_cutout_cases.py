@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import cutout_groundtruth as g
-from cutout_test_helpers import packshot
+from tests.helpers import cutout_groundtruth as g
+from tests.helpers.cutout import packshot
 from skucore.imaging.cutout import cut_out
 from skucore.base.types import CutoutRejected
 

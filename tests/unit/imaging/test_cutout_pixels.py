@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-import cutout_groundtruth as g
+from tests.helpers import cutout_groundtruth as g
 from skucore.imaging.cutout import cut_out
 
 

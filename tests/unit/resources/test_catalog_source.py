@@ -5,8 +5,8 @@ import shutil
 
 
 from resources.catalog import CatalogSource
-from tests.helpers import write_small_catalog
-from tests.s3_server import DUMMY_CREDENTIALS, MotoS3Server
+from tests.helpers.catalogs import write_small_catalog
+from tests.helpers.s3_server import DUMMY_CREDENTIALS, MotoS3Server
 
 
 def _add_row(catalog, sku, image):

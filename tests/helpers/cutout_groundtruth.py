@@ -4,7 +4,7 @@ Each product is drawn as an RGBA image with an anti-aliased alpha (drawn at 4x a
 then composited onto a white backdrop that carries a soft floor shadow, then JPEG-compressed at quality 85..92.
 The true alpha is the product's own alpha: the shadow is background.
 
-    from cutout_groundtruth import groundtruth_set, make_product, composite_on_white
+    from tests.helpers.cutout_groundtruth import groundtruth_set, make_product, composite_on_white
     for case in groundtruth_set(size=1200, seed=0):
         case.name, case.photo (PIL RGB), case.alpha (uint8 HxW)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from tests.helpers import write_small_catalog  # noqa: E402,F401  (re-exported for the tests)
+from tests.helpers.catalogs import write_small_catalog  # noqa: E402,F401  (re-exported for the tests)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCATION = "sku_studio"
@@ -23,7 +23,7 @@ from assets.stages import PER_SKU_STAGE_NAMES as STAGES  # noqa: F401  (re-expor
 
 # The backfill daemon ticks every 30 s (dagster's DEFAULT_DAEMON_INTERVAL_SECONDS, not configurable in
 # dagster.yaml). An asset backfill of our graph needs ~4 ticks, so the test's daemon ticks faster (see
-# _fast_daemon.py); set SKUSTUDIO_E2E_DAEMON_INTERVAL=30 to run with dagster's own pace.
+# fast_daemon.py); set SKUSTUDIO_E2E_DAEMON_INTERVAL=30 to run with dagster's own pace.
 DAEMON_INTERVAL = os.environ.get("SKUSTUDIO_E2E_DAEMON_INTERVAL", "2")
 
 DAGSTER_YAML = """\
@@ -324,7 +324,7 @@ def start_instance(base: Path, n_skus: int = 4, startup_timeout: float = 180) ->
     inst = RunningInstance(url=f"http://127.0.0.1:{port}", dagster_home=dagster_home, home=home, catalog=catalog)
     commands = {
         "webserver": [str(webserver), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        "daemon": [sys.executable, str(Path(__file__).with_name("_fast_daemon.py")), "run", "-w", "workspace.yaml"],
+        "daemon": [sys.executable, str(Path(__file__).with_name("fast_daemon.py")), "run", "-w", "workspace.yaml"],
     }
     # Create the instance's SQLite storage once, before two processes race to create (and stamp) it: started
     # together on an empty DAGSTER_HOME, the webserver and the daemon can both stamp alembic_version

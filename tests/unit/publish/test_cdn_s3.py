@@ -21,7 +21,7 @@ from resources.cdn import CdnResource, S3CdnTarget
 from skucore.publish.manifest import read_manifest, remove_sku, write_manifest
 from skucore.publish.publishing import manifest_key, publish_images
 from skucore.publish.targets import IMAGE_CACHE_CONTROL, MANIFEST_CACHE_CONTROL, CdnError, CdnIntegrityError, CdnUnavailableError, ManifestIntegrityError
-from tests.unit.cdn.cdn_helpers import FAKE_KEY_ID, FAKE_SECRET, image_bytes, make_image, sku_images
+from tests.helpers.cdn import FAKE_KEY_ID, FAKE_SECRET, image_bytes, make_image, sku_images
 
 GEN1 = "2025-11-01T00:00:00+00:00"
 GEN2 = "2025-11-11T00:00:00+00:00"
@@ -160,7 +160,7 @@ def test_corrupted_upload_is_detected(s3_server, bucket_name):
 
 
 def test_unreachable_endpoint_and_missing_bucket_give_clear_errors(s3_server, bucket_name):
-    from tests.s3_server import free_port
+    from tests.helpers.s3_server import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"
     target = CdnResource(kind="s3", bucket=bucket_name,

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 
 from skucore.base.types import Cutout
 
-PACKSHOTS = Path("/work/shared/samples/packshots")
+from tests.helpers.cutout import PACKSHOTS  # noqa: F401  (the sample packshots, for the imaging tests)
 
 
 def cutout_from_rgba(rgba: np.ndarray) -> Cutout:

@@ -1,18 +1,12 @@
 """Fixtures for the CDN tests: image bytes, dummy AWS credentials and real moto S3 servers on loopback."""
 from __future__ import annotations
 
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
-_ROOT = Path(__file__).resolve().parents[3]
-if str(_ROOT) not in sys.path:  # `tests.s3_server` when pytest runs without the repo root on sys.path
-    sys.path.insert(0, str(_ROOT))
-
-from tests.s3_server import moto_s3_server_fixture  # noqa: E402
-from tests.unit.cdn.cdn_helpers import FAKE_KEY_ID, FAKE_SECRET  # noqa: E402
+from tests.helpers.cdn import FAKE_KEY_ID, FAKE_SECRET
+from tests.helpers.s3_server import moto_s3_server_fixture
 
 
 s3_server = moto_s3_server_fixture(scope="module", name="s3_server")

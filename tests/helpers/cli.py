@@ -3,7 +3,7 @@ import re
 from pathlib import Path
 
 
-from tests.helpers import write_small_catalog  # noqa: E402,F401  (re-exported for the tests)
+from tests.helpers.catalogs import write_small_catalog  # noqa: E402,F401  (re-exported for the tests)
 
 ROOT = Path(__file__).resolve().parents[2]
 
