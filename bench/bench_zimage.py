@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     model = args.model
     tmp = None
     if args.tiny:
-        from gpu_ops.tiny import build_tiny_zimage
+        from tests.helpers.tiny_zimage import build_tiny_zimage
 
         tmp = tempfile.TemporaryDirectory(prefix="tiny-zimage-")
         model = str(build_tiny_zimage(Path(tmp.name) / "pipe"))
@@ -124,7 +124,7 @@ def main(argv=None) -> int:
     dev = backend._device
     card = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
     info = {
-        "model": "tiny random (gpu_ops.tiny)" if args.tiny else model,
+        "model": "tiny random (tests/helpers/tiny_zimage.py)" if args.tiny else model,
         "device": str(dev),
         "card": card,
         "dtype": str(backend._torch_dtype).replace("torch.", ""),
