@@ -67,7 +67,8 @@ def stable_index(key: str, n: int) -> int:
 
 
 def detect_cuda_devices(gb_per_slot: float | None = None, profile: MemoryProfile | None = None, max_batch: int = 4,
-                        max_slots: int = 8, side: int = 1024) -> tuple[list[str], dict[str, int], str | None, dict]:
+                        max_slots: int = 8, side: int = 1024, extra_weights_gib: float = 0.0,
+                        ) -> tuple[list[str], dict[str, int], str | None, dict]:
     """(devices, slots by device, fallback reason or None, SlotPlan by device). Slots come from the memory
     plan, or from `gb_per_slot` when that is set."""
     try:
@@ -93,7 +94,8 @@ def detect_cuda_devices(gb_per_slot: float | None = None, profile: MemoryProfile
         if gb_per_slot:
             slots[name] = max(1, int(total // int(gb_per_slot * GB)))
         else:
-            plans[name] = plan_slots(total / GB, profile, max_batch=max_batch, max_slots=max_slots, side=side)
+            plans[name] = plan_slots(total / GB, profile, max_batch=max_batch, max_slots=max_slots, side=side,
+                                     extra_weights_gib=extra_weights_gib)
             slots[name] = plans[name].slots
     return devices, slots, None, plans
 
@@ -110,6 +112,7 @@ class GpuPool:
         max_batch: int = 4,
         max_slots: int = 8,
         plan_side: int = 1024,
+        extra_weights_gib: float = 0.0,
     ):
         if isinstance(devices, str) and devices != "auto":
             devices = [d.strip() for d in devices.split(",") if d.strip()]
@@ -128,6 +131,7 @@ class GpuPool:
         self.max_batch = int(max_batch)
         self.max_slots = int(max_slots)
         self.plan_side = int(plan_side)
+        self.extra_weights_gib = float(extra_weights_gib)
         self._devices: list[str] | None = None
         self._slots: dict[str, int] = {}
         self._plans: dict[str, SlotPlan] = {}
@@ -146,7 +150,8 @@ class GpuPool:
             if profile is None or isinstance(profile, str):
                 profile = load_profile(profile)
             devices, mem_slots, reason, self._plans = detect_cuda_devices(
-                self.gb_per_slot, profile, max_batch=self.max_batch, max_slots=self.max_slots, side=self.plan_side)
+                self.gb_per_slot, profile, max_batch=self.max_batch, max_slots=self.max_slots, side=self.plan_side,
+                extra_weights_gib=self.extra_weights_gib)
             slots = {d: (self._slots_cfg or mem_slots.get(d, 1)) for d in devices}
         self._slots, self._fallback_reason, self._devices = slots, reason, devices
 

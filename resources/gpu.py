@@ -27,6 +27,18 @@ from gpu_ops.pool import GpuPool
 BACKENDS = ("diffusers", "server", "none")
 
 
+def weights_on_disk_gib(path: Optional[str]) -> float:
+    """Size of a local weights file or folder (*.safetensors) in GiB; 0 for None or a hub id."""
+    if not path or not os.path.exists(path):
+        return 0.0
+    if os.path.isfile(path):
+        return os.path.getsize(path) / 1024**3
+    total = 0
+    for folder, _dirs, files in os.walk(path):
+        total += sum(os.path.getsize(os.path.join(folder, f)) for f in files if f.endswith(".safetensors"))
+    return total / 1024**3
+
+
 class GeneratorNotConfigured(ValueError):
     """`generator_for` was called while the generator backend is "none"."""
 
@@ -42,6 +54,7 @@ class GpuPoolResource(dg.ConfigurableResource):
     gb_per_slot: Optional[float] = Field(default=None, description="legacy: one slot per this many GB (None = memory plan)")
     memory_profile: Optional[str] = Field(default=None, description="device check JSON (None = SKUSTUDIO_DEVICE_PROFILE or ~/.cache/skustudio/device_check.json)")
     max_slots: int = Field(default=8, description="at most this many slots per GPU")
+    extra_weights_gib: float = Field(default=0.0, description="weights beyond Z-Image's held per device, e.g. a ControlNet's")
     lease_dir: Optional[str] = Field(default=None, description="folder of the lease lock files (shared by all runs on a host)")
     lease_timeout_s: Optional[float] = Field(default=None, description="wait at most this long for a slot (None = forever)")
 
@@ -59,6 +72,7 @@ class GpuPoolResource(dg.ConfigurableResource):
                 gb_per_slot=self.gb_per_slot,
                 memory_profile=self.memory_profile,
                 max_slots=self.max_slots,
+                extra_weights_gib=self.extra_weights_gib,
             )
         return self._pool
 
@@ -156,7 +170,8 @@ class SceneGeneratorResource(dg.ConfigurableResource):
         total = device_total_gib(str(device))
         if total is None:
             return None
-        return plan_slots(total, load_profile(self.memory_profile), max_batch=self.max_batch, side=self.native_max_side)
+        return plan_slots(total, load_profile(self.memory_profile), max_batch=self.max_batch, side=self.native_max_side,
+                          extra_weights_gib=weights_on_disk_gib(self.controlnet))
 
     def _diffusers(self, device: str, model: str):
         from gpu_ops.zimage import ZImageBackend
