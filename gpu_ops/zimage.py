@@ -26,7 +26,6 @@ need the same batch composition (or `max_batch=1`). Product pixels are identical
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from typing import Any
 
@@ -186,6 +185,8 @@ class ZImageBackend(ZImageRunner):
         """Another generator over the SAME loaded weights with its own pipelines and schedulers, for a second
         concurrent slot on this device (weights held once; no new load is counted)."""
         self.load()
+        if self.enable_cpu_offload:
+            raise ValueError("slot_view: with CPU offload every call moves the shared modules; one slot per device")
         view = object.__new__(ZImageBackend)
         view.__dict__.update(self.__dict__)
         view._lock = threading.RLock()
@@ -247,8 +248,7 @@ class ZImageBackend(ZImageRunner):
         native = [self._at_native_size(r) for r in requests]
         kinds = [self._kind(r) for r in native]
         buckets = self._buckets(native)
-        m = self._loaded.multiple  # type: ignore[union-attr]
-        keys = [(k, math.ceil(r.width / m), math.ceil(r.height / m), b) for k, r, b in zip(kinds, native, buckets)]
+        keys = [(k, int(r.width), int(r.height), b) for k, r, b in zip(kinds, native, buckets)]
         results: list[SceneResult | None] = [None] * len(requests)
         for batch in group_requests(native, self.effective_max_batch, keys=keys):
             outcomes = self._run_with_oom_retry([native[i] for i in batch], kinds[batch[0]], buckets[batch[0]])

@@ -52,7 +52,8 @@ class ZImageRunner:
             if not is_out_of_memory(exc):
                 log.exception("generation failed for %s", [r.key for r in reqs])
                 return [(None, SceneFailure(r.key, GENERATION_ERROR, f"{type(exc).__name__}: {exc}"), {}) for r in reqs]
-            first = exc
+            # Only the message leaves this block: the traceback's frames hold the batch's device tensors.
+            first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         self._after_oom(len(reqs), first)
         out = []
         for r in reqs:
@@ -61,22 +62,23 @@ class ZImageRunner:
                 out.append((im, None, {"batch_size": 1, "vae_tiling": True, "retried_after_oom": True}))
             except Exception as exc:  # noqa: BLE001
                 if is_out_of_memory(exc):
-                    free_device_memory()
                     msg = (f"CUDA out of memory at batch {len(reqs)}, and again alone (batch 1, VAE tiling) after "
                            f"freeing the cache, on {self._loaded.device_class}: {str(exc).splitlines()[0][:300]}")  # type: ignore[union-attr]
                     out.append((None, SceneFailure(r.key, CUDA_OUT_OF_MEMORY, msg), {}))
                 else:
                     out.append((None, SceneFailure(r.key, GENERATION_ERROR, f"{type(exc).__name__}: {exc}"), {}))
+            if out[-1][1] is not None and out[-1][1].reason == CUDA_OUT_OF_MEMORY:
+                free_device_memory()  # outside the except block: its frames are gone
         return out
 
-    def _after_oom(self, batch: int, exc: BaseException) -> None:
+    def _after_oom(self, batch: int, message: str) -> None:
         self.oom_events += 1
         if self._loaded is not None and self._loaded.offload is not None:
             self._loaded.offload.offload_all()
         free_device_memory()
         self.effective_max_batch = max(1, min(self.effective_max_batch, batch) // 2)
         log.warning("CUDA out of memory at batch %d (%s); cache freed, retrying each scene alone; later batches "
-                    "at most %d", batch, str(exc).splitlines()[0][:200], self.effective_max_batch)
+                    "at most %d", batch, message, self.effective_max_batch)
 
     def call_pipeline(self, pipe: Any, **kwargs) -> list[Image.Image]:
         """One pipeline call (the seam tests use to inject device failures); offloaded modules go back to the
@@ -166,18 +168,18 @@ class ZImageRunner:
         )
 
     def _enlarge_guarded(self, image: Image.Image, r: SceneRequest, kind: str) -> tuple:
-        """(image, None, info) or (None, SceneFailure, {}): the enlargement's refine pass runs the model too."""
+        """(image, None, info) or (None, SceneFailure, {}): the enlargement's refine pass runs the model too,
+        so it gets the same out-of-memory treatment (free, retry once, then fail this scene)."""
+        message = ""
         for attempt in (1, 2):
             try:
                 return self._enlarge(image, r, kind), None, self._enlarge_info(image)
             except Exception as exc:  # noqa: BLE001
                 if not is_out_of_memory(exc):
                     return None, SceneFailure(r.key, GENERATION_ERROR, f"enlarging: {type(exc).__name__}: {exc}"), {}
-                self._after_oom(1, exc)
-                if attempt == 2:
-                    return None, SceneFailure(r.key, CUDA_OUT_OF_MEMORY,
-                                              f"CUDA out of memory in the refine pass, twice: {str(exc)[:300]}"), {}
-        raise AssertionError("unreachable")
+                message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            self._after_oom(1, message)
+        return None, SceneFailure(r.key, CUDA_OUT_OF_MEMORY, f"CUDA out of memory in the refine pass, twice: {message}"), {}
 
     def _enlarge_info(self, native: Image.Image) -> dict:
         info: dict = {"native_size": list(native.size), "upscale": self.upscale or "cpu"}

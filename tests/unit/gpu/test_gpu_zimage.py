@@ -112,7 +112,8 @@ def test_odd_size_inpaint_is_padded_not_stretched(backend):
     base = make_request(seed=9)
     init, mask = base.init_image.crop((0, 0, 61, 57)), base.mask.crop((0, 0, 61, 57))
     req = SceneRequest(prompt="x", negative_prompt="", seed=9, width=61, height=57, init_image=init, mask=mask)
-    (out,) = backend.generate([req])
+    out, other = backend.generate([req, make_request(seed=9)])  # both pad to 64 x 64: never one batch
+    assert other.size == (64, 64)
     m = np.asarray(mask)
     assert out.size == (61, 57)
     assert np.array_equal(np.asarray(out)[m == 0], np.asarray(init)[m == 0])
