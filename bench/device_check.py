@@ -138,7 +138,7 @@ def make_requests(n: int, width: int, height: int, seed0: int = 0):
     import numpy as np
     from PIL import Image
 
-    from skucore.types import SceneRequest
+    from gpu_ops.base import SceneRequest
 
     out = []
     for i in range(n):

@@ -20,7 +20,7 @@ def product_scene(size: int = 64, seed: int = 0):
 
 
 def make_request(prompt="a sofa in a living room", seed=1, size=64, mode="inpaint", key="", scene_seed=0):
-    from skucore.types import SceneRequest
+    from gpu_ops.base import SceneRequest
 
     init, mask = product_scene(size, scene_seed)
     if mode == "text2img":

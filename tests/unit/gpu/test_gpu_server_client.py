@@ -123,7 +123,7 @@ def test_model_not_served_fails_with_reason():
 
 
 def test_sizes_are_rounded_to_16_and_cropped_back_not_stretched():
-    from skucore.types import SceneRequest
+    from gpu_ops.base import SceneRequest
 
     base = make_request(seed=3, size=64)
     init, mask = base.init_image.crop((0, 0, 61, 50)), base.mask.crop((0, 0, 61, 50))

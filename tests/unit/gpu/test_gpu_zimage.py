@@ -100,14 +100,14 @@ def test_text2img_composites_product(backend):
 
 
 def test_text2img_without_product_and_odd_size(backend):
-    from skucore.types import SceneRequest
+    from gpu_ops.base import SceneRequest
 
     out = backend.generate([SceneRequest(prompt="a kitchen", negative_prompt="", seed=1, width=70, height=38, mode="text2img")])
     assert out[0].size == (70, 38) and out[0].mode == "RGB"
 
 
 def test_odd_size_inpaint_is_padded_not_stretched(backend):
-    from skucore.types import SceneRequest
+    from gpu_ops.base import SceneRequest
 
     base = make_request(seed=9)
     init, mask = base.init_image.crop((0, 0, 61, 57)), base.mask.crop((0, 0, 61, 57))
@@ -180,7 +180,7 @@ def test_config_validation():
 
 
 def test_bad_request_is_named():
-    from skucore.types import SceneRequest
+    from gpu_ops.base import SceneRequest
 
     b = ZImageBackend("x/y")
     with pytest.raises(ValueError, match="key='sku-1'"):
@@ -237,7 +237,7 @@ def test_scene_larger_than_native_size_is_generated_small_enlarged_and_keeps_pro
     from PIL import Image, ImageDraw
 
     from gpu_ops.zimage import ZImageBackend
-    from skucore.types import SceneRequest
+    from gpu_ops.base import SceneRequest
 
     backend = ZImageBackend(model=str(tiny_model_dir), device=DEVICE, native_max_side=64)
     size = 160
