@@ -28,7 +28,7 @@ from PIL import Image  # noqa: E402
 
 
 def make_requests(n: int, width: int, height: int, seed0: int = 0):
-    from skucore.types import SceneRequest
+    from gpu_ops.base import SceneRequest
 
     out = []
     for i in range(n):
