@@ -82,16 +82,19 @@ IMAGE_IDENTITY = [
 CATALOG_SCHEMA = pa.schema([
     pa.field("sku", pa.string(), nullable=False),
     pa.field("name", pa.string()),
-    pa.field("category", pa.string(), nullable=False),
+    pa.field("category", pa.string(), nullable=False),  # the template library's category
+    pa.field("source_category", pa.string()),  # the catalog's own category path, as written
     pa.field("color", pa.string()),
     pa.field("material", pa.string()),
-    pa.field("price", pa.float64(), nullable=False),
-    pa.field("currency", pa.string()),
+    pa.field("price", pa.float64(), nullable=False),  # what a shopper pays now (a sale price when one applies)
+    pa.field("list_price", pa.float64()),  # the struck-through price: only while above `price`
+    pa.field("currency", pa.string(), nullable=False),
     pa.field("brand", pa.string()),
     pa.field("selling_points", pa.list_(pa.string())),
     pa.field("image", pa.string(), nullable=False),
     pa.field("attributes", pa.string()),
     pa.field("photo_sha256", pa.string(), nullable=False),
+    pa.field("photo_facts", pa.string()),  # JSON: what decoding found (mode, bit depth, ICC profile, orientation)
     pa.field("content_hash", pa.string(), nullable=False),
     pa.field("source_row", pa.int64(), nullable=False),
 ])
