@@ -17,6 +17,8 @@ CATALOG_PASSED = "tables/catalog/candidate.passed"  # sha256 of the candidate th
 CATALOG_REJECTS = "tables/catalog/rejects.parquet"
 CATALOG_SYNCED = "tables/catalog/synced.parquet"
 CATALOG_CHANGES = "tables/catalog/changes.parquet"
+CATALOG_LOAD_SUMMARY = "tables/catalog/load_summary.json"  # the last ingestion's figures, reject examples
+CATALOG_GATE = "tables/catalog/gate.json"  # the catalog gate's last verdict: passed, why, figures
 
 
 def prompts(promotion: str) -> str:

@@ -22,6 +22,7 @@ import json
 import os
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,7 +184,7 @@ def load_catalog(
     reject_table = rejects.table()
     stats = {
         "source": str(plan.path), "format": plan.read.fmt, "encoding": plan.read.encoding,
-        "currency": plan.currency,
+        "currency": plan.currency, "currencies": dict(Counter(r["currency"] for r in rows)),
         "rows_read": len(plan.read.records), "rows_loaded": len(rows), "rows_rejected": rejects.rows_rejected(),
         "rejects_by_reason": rejects.by_reason(), "reject_examples": rejects.examples(),
         "category_defaulted": {k: len(v) for k, v in defaulted.items()},
