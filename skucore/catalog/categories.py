@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from skucore.catalog.formats.common import CatalogError, cell_text, path_segments
+from skucore.catalog.records import CatalogError, cell_text, path_segments
 
 # The template library's categories (skucore.prompting.templates owns the real list; the Dagster layer passes it in).
 DEFAULT_KNOWN_CATEGORIES = ("electronics", "fashion", "home_decor", "beauty", "default")

@@ -32,7 +32,7 @@ import pyarrow as pa
 from skucore.catalog.blob_cache import LocalFolderCache
 from skucore.catalog.categories import DEFAULT_KNOWN_CATEGORIES, CategoryMapper, segment_key
 from skucore.catalog.formats import CatalogError, RawRecord, cell_text, read_source
-from skucore.catalog.formats.common import SourceRead
+from skucore.catalog.records import SourceRead
 from skucore.catalog.mapping import CatalogMapping, load_mapping
 from skucore.catalog.money import currency_code, is_currency_code, parse_price
 from skucore.catalog.photo_fetch import PhotoFetcher

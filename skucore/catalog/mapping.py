@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from skucore.base.yamlio import load_yaml_strict, short_repr
-from skucore.catalog.formats.common import CANONICAL_FIELDS, CatalogError, cell_text
+from skucore.catalog.records import CANONICAL_FIELDS, CatalogError, cell_text
 
 TOP_KEYS = ("format", "currency", "columns", "constants", "photos", "categories")
 

@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 
 from skucore.base.safety import is_safe_sku
-from skucore.catalog.formats.common import RawRecord, cell_text
+from skucore.catalog.records import RawRecord, cell_text
 from skucore.tables import REJECTS_SCHEMA
 
 MAX_EXAMPLES = 3

@@ -18,7 +18,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from skucore.catalog.formats.common import CANONICAL_FIELDS, REQUIRED_FIELDS, CatalogError, RawRecord, \
+from skucore.catalog.records import CANONICAL_FIELDS, REQUIRED_FIELDS, CatalogError, RawRecord, \
     SourceRead, cell_text, clean_value, utc_now
 from skucore.catalog.formats.google_retail import is_retail_json, read_google_retail
 from skucore.catalog.formats.magento import PHOTO_ROOT_HINT, is_magento_header, read_magento

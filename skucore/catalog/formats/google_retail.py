@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from skucore.catalog.formats.common import CatalogError, RawRecord, deepest_path
+from skucore.catalog.records import CatalogError, RawRecord, deepest_path
 
 _INHERITED = ("title", "categories", "brands", "images", "priceInfo", "colorInfo", "materials", "description")
 

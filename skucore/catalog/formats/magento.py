@@ -16,7 +16,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from skucore.catalog.formats.common import CatalogError, RawRecord, deepest_path, photo_list, sale_applies
+from skucore.catalog.records import CatalogError, RawRecord, deepest_path, photo_list, sale_applies
 from skucore.catalog.formats.tabular import Rows, row_dict
 
 REQUIRED_COLUMNS = ("sku", "product_type", "price")

@@ -15,7 +15,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from skucore.catalog.formats.common import CatalogError, RawRecord, photo_list, sale_applies
+from skucore.catalog.records import CatalogError, RawRecord, photo_list, sale_applies
 from skucore.catalog.formats.tabular import Rows, row_dict
 
 G = "http://base.google.com/ns/1.0"

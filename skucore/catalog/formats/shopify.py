@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from skucore.catalog.formats.common import CatalogError, RawRecord, is_color_name, is_material_name
+from skucore.catalog.records import CatalogError, RawRecord, is_color_name, is_material_name
 from skucore.catalog.formats.tabular import Rows, row_dict
 
 # Column names per layout (the current layout renamed most of them in 2024).

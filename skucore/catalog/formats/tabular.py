@@ -12,7 +12,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from skucore.catalog.formats.common import REQUIRED_FIELDS, CatalogError, RawRecord, cell_text, clean_value, \
+from skucore.catalog.records import REQUIRED_FIELDS, CatalogError, RawRecord, cell_text, clean_value, \
     header_key
 
 Rows = list[tuple[int, list[Any]]]

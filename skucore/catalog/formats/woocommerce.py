@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from skucore.catalog.formats.common import CatalogError, RawRecord, deepest_path, is_color_name, is_material_name, \
+from skucore.catalog.records import CatalogError, RawRecord, deepest_path, is_color_name, is_material_name, \
     photo_list, sale_applies
 from skucore.catalog.formats.tabular import Rows, row_dict
 
