@@ -98,8 +98,9 @@ def load_mapping(source: CatalogMapping | dict | str | Path | None) -> CatalogMa
         try:
             source = json.loads(text) if path.suffix.lower() == ".json" else load_yaml_strict(text)
         except Exception as exc:  # JSON and YAML errors; their messages quote positions, not whole values
+            detail = " ".join(str(exc).replace('in "<unicode string>",', "at").split())[:300]
             raise CatalogError(f"mapping file {path}: not valid {path.suffix.lstrip('.') or 'YAML'} "
-                               f"({str(exc)[:300]})") from None
+                               f"({detail})") from None
     if not isinstance(source, dict):
         raise CatalogError(f"mapping {where}: expected a table of settings ({', '.join(TOP_KEYS)}), got "
                            f"{type(source).__name__}")
