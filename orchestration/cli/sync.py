@@ -2,6 +2,7 @@
 and what was added, changed and delisted."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -70,7 +71,10 @@ def _local(value: str) -> str:
     return value if "://" in value else str(Path(value).expanduser().resolve())
 
 
-def apply_settings(args) -> None:
+@contextlib.contextmanager
+def settings_environment(args):
+    """The options as the environment variables the catalog resource reads, for this command only (a test or a
+    script calling `main` twice must not inherit the first call's options)."""
     C.set_catalog(args.catalog)
     values = {
         "format": args.format, "currency": args.currency,
@@ -81,11 +85,19 @@ def apply_settings(args) -> None:
         "max_reject_ratio": str(args.max_reject_ratio) if args.max_reject_ratio is not None else None,
         "photo_cache": _local(args.photo_cache) if args.photo_cache else None,
     }
-    for key, value in values.items():
-        if value is not None:
-            os.environ[SETTINGS[key]] = value
+    wanted = {SETTINGS[key]: value for key, value in values.items() if value is not None}
     if args.allow_private_photo_networks:
-        os.environ["SKUSTUDIO_ALLOW_PRIVATE_PHOTO_NETWORKS"] = "true"
+        wanted["SKUSTUDIO_ALLOW_PRIVATE_PHOTO_NETWORKS"] = "true"
+    saved = {key: os.environ.get(key) for key in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _is_network(entry: str) -> bool:
@@ -211,11 +223,11 @@ def _example(example: dict) -> str:
 
 def cmd_sync(args) -> int:
     C.set_home(args.home)
-    apply_settings(args)
     bar = C.progress(args, total=1, desc="catalog sync", unit="job")
     C.ran_in_process()
     try:
-        result = sync_catalog(args.home)
+        with settings_environment(args):
+            result = sync_catalog(args.home)
         bar.update(1)
     finally:
         bar.close()
