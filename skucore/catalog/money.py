@@ -10,6 +10,7 @@ the marker means that one.
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -47,6 +48,11 @@ def parse_price(text: Any, catalog_currency: str | None = None) -> tuple[float |
         return (value, None) if value == value and abs(value) != float("inf") else (None, None)
     if not isinstance(text, str):
         return None, None
+    return _parse_text(text, catalog_currency)
+
+
+@functools.lru_cache(maxsize=8192)  # catalogs repeat their prices and currency cells
+def _parse_text(text: str, catalog_currency: str | None) -> tuple[float | None, str | None]:
     rest = text.strip().upper().replace("\u00a0", " ")
     currency = None
     for iso in _ISO.finditer(rest):
@@ -73,6 +79,7 @@ def _shared_marker(marker: str, code: str, catalog_currency: str | None) -> str:
     return code
 
 
+@functools.lru_cache(maxsize=1024)
 def currency_code(text: str) -> str:
     """A currency column's text as an ISO code ("rmb" -> CNY, "$" -> USD, "sek" -> SEK)."""
     _, currency = parse_price(f"{text} 1")
