@@ -15,15 +15,15 @@ from tests.helpers.photo_server import PhotoServer
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "catalogs"
 PACKSHOTS = ROOT / "data" / "samples" / "packshots"
-SLOW_S = 0.8          # the slow endpoint answers after this ...
-READ_TIMEOUT_S = 0.3  # ... which is past the fetch read timeout the tests use
+SLOW_S = 2.5          # the slow endpoint answers after this ...
+READ_TIMEOUT_S = 1.0  # ... which is past the fetch read timeout the tests use (long enough for a loaded machine)
 MAX_BYTES = 4_000_000
 OVERSIZED = 6_000_000
 # Environment for `skustudio sync` and CatalogSource: loopback allowed (refused by default), short timeouts.
 FAST_FETCH_ENV = {
     "SKUSTUDIO_ALLOW_PHOTOS_FROM": "127.0.0.0/8",
     "SKUSTUDIO_PHOTO_CONNECT_TIMEOUT_S": "0.5", "SKUSTUDIO_PHOTO_READ_TIMEOUT_S": str(READ_TIMEOUT_S),
-    "SKUSTUDIO_PHOTO_TOTAL_TIMEOUT_S": "3", "SKUSTUDIO_PHOTO_RETRIES": "1",
+    "SKUSTUDIO_PHOTO_TOTAL_TIMEOUT_S": "6", "SKUSTUDIO_PHOTO_RETRIES": "1",
     "SKUSTUDIO_PHOTO_MAX_BYTES": str(MAX_BYTES), "SKUSTUDIO_PHOTO_FETCH_WORKERS": "8",
 }
 

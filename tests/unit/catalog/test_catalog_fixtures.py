@@ -146,12 +146,12 @@ def test_photo_references_use_the_placeholder_and_known_photos(name):
 
 
 def test_every_fixture_photo_fetches_as_expected_and_revalidates_for_free(tmp_path):
-    settings = FetchSettings(connect_timeout_s=0.5, read_timeout_s=0.3, total_timeout_s=2.0, retries=1,
+    settings = FetchSettings(connect_timeout_s=2.0, read_timeout_s=1.0, total_timeout_s=6.0, retries=1,
                              backoff_s=0.01, backoff_max_s=0.02, max_bytes=4_000_000,
                              policy=AddressPolicy(allowed_networks=("127.0.0.0/8",)))
     cache = LocalFolderCache(tmp_path / "cache")
     with PhotoServer(folder=PACKSHOTS) as server:
-        serve_fixture_photos(server, PACKSHOTS, slow_s=0.8, oversized_bytes=6_000_000)
+        serve_fixture_photos(server, PACKSHOTS, slow_s=2.5, oversized_bytes=6_000_000)
         urls = sorted({ref.replace(PHOTO_BASE, server.base_url) for name in NAMES for ref in photo_refs(name)})
         first = PhotoFetcher(cache, settings).fetch_many(urls, workers=8)
         for url, result in first.items():

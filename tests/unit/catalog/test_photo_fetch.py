@@ -13,7 +13,8 @@ from skucore.catalog.photo_fetch import FetchSettings, PhotoFetcher, PhotoFetchE
 from tests.helpers.photo_server import Drip, Flaky, Photo, PhotoServer, Redirect, Slow, Status, Stream, Tracked
 
 LOOPBACK = AddressPolicy(allowed_networks=("127.0.0.0/8",))
-FAST = dict(connect_timeout_s=0.5, read_timeout_s=0.3, total_timeout_s=1.0, retries=2, backoff_s=0.01,
+# Short enough that timeout tests take seconds, long enough for a good photo on a loaded 2-core CI machine.
+FAST = dict(connect_timeout_s=2.0, read_timeout_s=1.0, total_timeout_s=4.0, retries=2, backoff_s=0.01,
             backoff_max_s=0.02, policy=LOOPBACK)
 
 
@@ -121,7 +122,7 @@ def test_body_cut_short_is_a_connection_failure_and_retried(server, fetcher):
 
 
 def test_slow_server_times_out(server, fetcher):
-    result = fetcher.fetch(server.route("/slow.jpg", Slow(1.0, Photo(jpeg()))))
+    result = fetcher.fetch(server.route("/slow.jpg", Slow(2.5, Photo(jpeg()))))
     assert result.reason == "photo_timeout" and result.attempts == 3
 
 
