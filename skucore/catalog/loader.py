@@ -164,8 +164,14 @@ def load_catalog(
                  currency=currency, now=now)
     rejects = Rejects()
     checked = _check_currencies(plan, rejects)
-    images = {id(record): _resolve_image(raw, plan.photo_base) for record, partial in checked
-              if partial is not None and (raw := cell_text(record.fields.get("image")))}
+    resolved: dict[str, str] = {}  # variants repeat their product's photo: resolve each name once
+    images = {}
+    for record, partial in checked:
+        raw = cell_text(record.fields.get("image")) if partial is not None else None
+        if raw:
+            if raw not in resolved:
+                resolved[raw] = _resolve_image(raw, plan.photo_base)
+            images[id(record)] = resolved[raw]
     with tempfile.TemporaryDirectory(prefix="skustudio-photos-") as scratch:
         if fetcher is None and any(_is_url(u) for u in images.values()):
             fetcher = PhotoFetcher(LocalFolderCache(scratch))
