@@ -199,6 +199,11 @@ class CatalogSource(dg.ConfigurableResource):
 
     # ---- ingestion -------------------------------------------------------------------------------------------
     def _kwargs(self, known_categories) -> tuple[dict, object]:
+        from skucore.catalog.formats import CatalogError
+
+        if self.animated_photos not in ("first_frame", "reject"):
+            raise CatalogError(f"animated_photos (SKUSTUDIO_ANIMATED_PHOTOS) must be first_frame or reject, got "
+                               f"{self.animated_photos!r}")
         mapping = self.catalog_mapping()
         locations = self.locations(mapping)
         return dict(
