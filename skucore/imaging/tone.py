@@ -30,7 +30,8 @@ from skucore.imaging.scene import make_backdrop
 
 TONE_SIDE = 256  # the background's tone is a median: a small copy measures it as well as the full image
 EDGE_GUARD = 0.01  # of the longer side: pixels this close to the product are left out of the estimate
-BACKDROP_SAMPLE = (192, 192)  # the size a template backdrop is drawn at to measure its tone
+BACKDROP_SAMPLE = (192, 192)
+REFINE_PASSES = 1  # a second pass makes up for colours the first one clipped at the sRGB gamut  # the size a template backdrop is drawn at to measure its tone
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
@@ -116,17 +117,31 @@ def match_background_tone(image: Image.Image, product_mask: Image.Image | np.nda
         return image.convert("RGB"), dict(info, tone_after=info["tone_before"])
     lab = _lab(rgb)
     weight = np.ones((h, w), np.float32) if alpha is None else 1.0 - alpha.astype(np.float32) / 255.0
-    lab += weight[..., None] * shift.astype(np.float32)[None, None, :]
-    out = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB) * 255.0
-    out += np.random.default_rng([int(seed) % (1 << 64), 7]).random((h, w, 1), dtype=np.float32) - 0.5
+    dither = np.random.default_rng([int(seed) % (1 << 64), 7]).random((h, w, 1), dtype=np.float32) - 0.5
+    target = before + shift
+    total = shift
+    for _ in range(REFINE_PASSES + 1):
+        res = _shifted(lab, weight, total, dither)
+        if alpha is not None:
+            solid = alpha == 255
+            res[solid] = rgb[solid]  # the product's own pixels, exactly
+        after = background_tone(res, alpha, exclude_boxes)
+        residual = target - after
+        if float(np.linalg.norm(residual)) <= 0.5:
+            break
+        # colours pushed out of the sRGB gamut clip, so the median falls short: push again by what is missing
+        total = tone_shift(before, before + total + residual, max_shift=max_shift)
+    info["shift"] = round(float(np.linalg.norm(total)), 3)
+    return Image.fromarray(res, "RGB"), dict(info, tone_after=lab_to_hex(after))
+
+
+def _shifted(lab: np.ndarray, weight: np.ndarray, shift: np.ndarray, dither: np.ndarray) -> np.ndarray:
+    moved = lab + weight[..., None] * shift.astype(np.float32)[None, None, :]
+    out = cv2.cvtColor(moved, cv2.COLOR_Lab2RGB) * 255.0
+    out += dither
     np.add(out, 0.5, out=out)
     np.clip(out, 0, 255, out=out)
-    res = out.astype(np.uint8)
-    if alpha is not None:
-        solid = alpha == 255
-        res[solid] = rgb[solid]  # the product's own pixels, exactly
-    after = background_tone(res, alpha, exclude_boxes)
-    return Image.fromarray(res, "RGB"), dict(info, tone_after=lab_to_hex(after))
+    return out.astype(np.uint8)
 
 
 def match_generated_scene(image: Image.Image, placement: Any, look: Any, template_id: str | None,

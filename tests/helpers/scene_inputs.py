@@ -59,3 +59,21 @@ def crude_cutout(name: str, scale: float = 0.5) -> Cutout:
     alpha = np.where((a < 245).any(axis=2), 255, 0).astype(np.uint8)
     alpha = np.asarray(Image.fromarray(alpha).filter(ImageFilter.MedianFilter(5)))
     return cutout_from_rgba(np.dstack([a, alpha]))
+
+
+class CastGenerator:
+    """A stand-in for a diffusion backend whose scenes drift in tone from one request to the next: it returns the
+    init canvas (product placed on the template backdrop) with a colour cast that depends on the request's seed
+    (warm, cool, dark, green ...), over the product too; the renderer pastes the product back."""
+
+    model_id = "fake/tone-drift"
+    backend_name = "diffusers"
+    CASTS = [(1.10, 1.00, 0.84), (0.86, 0.95, 1.12), (0.80, 0.80, 0.80), (0.95, 1.08, 0.92), (1.06, 0.97, 1.02)]
+
+    def generate(self, requests):
+        out = []
+        for r in requests:
+            cast = np.array(self.CASTS[r.seed % len(self.CASTS)], np.float32)
+            arr = np.asarray(r.init_image.convert("RGB")).astype(np.float32) * cast
+            out.append(Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8), "RGB"))
+        return out
