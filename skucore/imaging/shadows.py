@@ -95,7 +95,8 @@ def original_shadow_layer(cutout: Any, box: tuple[int, int, int, int], canvas_si
         return None
     layer = np.asarray(layer)
     if layer.ndim != 2 or layer.shape != np.asarray(cutout.mask).shape[:2]:
-        raise ValueError(f"cutout shadow of shape {layer.shape} does not match its mask {np.asarray(cutout.mask).shape}")
+        raise ValueError(f"cutout shadow of shape {layer.shape} does not match its mask "
+                         f"{np.asarray(cutout.mask).shape}")
     W, H = canvas_size
     sx = (box[2] - box[0]) / float(bbox[2] - bbox[0])
     sy = (box[3] - box[1]) / float(bbox[3] - bbox[1])

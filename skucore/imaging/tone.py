@@ -30,8 +30,8 @@ from skucore.imaging.scene import make_backdrop
 
 TONE_SIDE = 256  # the background's tone is a median: a small copy measures it as well as the full image
 EDGE_GUARD = 0.01  # of the longer side: pixels this close to the product are left out of the estimate
-BACKDROP_SAMPLE = (192, 192)
-REFINE_PASSES = 1  # a second pass makes up for colours the first one clipped at the sRGB gamut  # the size a template backdrop is drawn at to measure its tone
+BACKDROP_SAMPLE = (192, 192)  # the size a template backdrop is drawn at to measure its tone
+REFINE_PASSES = 1  # a second pass makes up for colours the first one clipped at the sRGB gamut
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:

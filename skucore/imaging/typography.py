@@ -150,10 +150,10 @@ def _fit_font(text: str, size: int, max_w: int, brand_font, min_size: int = 10) 
 
 # The struck-through list price. OCR (and a shopper on a phone) could not read short list prices ("$7", "$19")
 # through a full-strength strike across the middle of the ink box: the line merged with the glyphs ("$19" read
-# "$H9", "$7" read "$"). Measured on 546 crops (27 prices, 7 sizes from 20 to 90 px, 3 plates) with the project's
-# OCR: a strike at full text colour, 1/9 of the digit height, fails 14 of them; the line below fails 2, the same
-# share as the unstruck text (the misses are the recogniser's own trouble with "¥"). Under 20 px even unstruck
-# prices misread ("¥129" -> "Y129"), hence the floor.
+# "$出9", "$7" read "$"). `bench/bench_struck_prices.py` (20 list prices x 6 export sizes x 3 plates, JPEG q85,
+# read by the project's OCR): that strike (text colour, 1/9 of the ink height, list price at half the promo size)
+# read back 305 of 360 exactly; the one below 359 (the miss is the recogniser's own trouble with "¥"). Under
+# 20 px even unstruck prices misread ("¥129" -> "Y129"), hence the floor.
 STRUCK_PRICE_MIN_PX = 20  # font size floor of the list price, whatever the canvas
 STRUCK_PRICE_SCALE = 0.55  # list price font size / promo price font size
 STRIKE_THICKNESS = 1 / 12  # of the digit height, at least 1 px

@@ -99,5 +99,6 @@ def parse_look(data: Any, err: Callable[[str, str], Exception], base_dir: Path) 
         raise err("look.templates", f"must map template ids to colours, got {templates!r}")
     per_template = {str(k): colour(v, f"look.templates.{k}") for k, v in templates.items()}
     return Look(reference_tone=tone, reference_image=image, templates=per_template,
-                strength=number("strength", 1.0, 0.0, 1.0), max_shift=number("max_shift", DEFAULT_MAX_SHIFT, 0.0, 100.0),
+                strength=number("strength", 1.0, 0.0, 1.0),
+                max_shift=number("max_shift", DEFAULT_MAX_SHIFT, 0.0, 100.0),
                 max_delta_e=number("max_delta_e", DEFAULT_MAX_DELTA_E, 0.1, 100.0))

@@ -208,9 +208,13 @@ def near_duplicates(
         labs = np.array([f.lab for f in fps], dtype=np.float64)
         row_of = {n: r for r, n in enumerate(fp_rows)}
         limit = int(math.floor(max_bits / PRODUCT_BITS_SCALE + 1e-9))
-        for a, b, d in _pairs(fp_rows, product, scene, skus, limit, max_scene_bits):
-            if ciede2000(labs[row_of[a]], labs[row_of[b]]) <= max_colour_delta:
-                out.append((a, b, round(d * PRODUCT_BITS_SCALE, 2)))
+        cands = _pairs(fp_rows, product, scene, skus, limit, max_scene_bits)
+        if cands:
+            ia = np.array([row_of[a] for a, _, _ in cands])
+            ib = np.array([row_of[b] for _, b, _ in cands])
+            de = np.atleast_1d(ciede2000(labs[ia], labs[ib]))
+            out += [(a, b, round(d * PRODUCT_BITS_SCALE, 2)) for (a, b, d), e in zip(cands, de)
+                    if e <= max_colour_delta]
     out.sort(key=lambda t: (t[2], t[0], t[1]))
     return [(ids[a], ids[b], d) for a, b, d in out]
 

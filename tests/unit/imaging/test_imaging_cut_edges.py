@@ -157,3 +157,21 @@ def test_original_shadow_is_reused_under_the_product_never_over_it():
     assert np.array_equal(np.asarray(fallback.image), np.asarray(drawn.image))
     with pytest.raises(ValueError, match="shadow"):
         render_scene(cutout, {"kind": "white"}, size, shadow="soft", **kw)
+
+
+def test_a_downscaled_export_keeps_the_cut_edge_on_the_frame():
+    from skucore.base.platforms import preset_with_overrides
+    from skucore.imaging.exports import export_image
+
+    cutout = cutout_from_rgba(model_shot(cut="bottom"))
+    scene = render_scene(cutout, {"kind": "surface", "surface": "concrete"}, (1600, 1600), fill=0.8, seed=2)
+    fixed = dict(size=(1600, 1600), quality_range=(90, 90))  # one quality: only a smaller canvas can fit
+    full = export_image(scene, preset_with_overrides("shopify", **fixed), slot="secondary")
+    preset = preset_with_overrides("shopify", **fixed, min_side=500, max_bytes=full.byte_size // 2)
+    exp = export_image(scene, preset, slot="secondary")
+    assert exp.downscaled and exp.height < 1600
+    assert exp.product_box[3] == exp.height
+    arr = decode(exp.data)
+    x0, _, x1, _ = exp.product_box
+    near = np.abs(arr[-1, x0:x1].astype(int) - np.array(TROUSERS)).max(axis=1) <= 40
+    assert near.mean() >= 0.2

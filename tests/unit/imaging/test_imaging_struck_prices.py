@@ -37,7 +37,8 @@ def readable(text: str) -> str:
 @pytest.mark.parametrize("price, currency, shown", LIST_PRICES, ids=[p[2] for p in LIST_PRICES])
 def test_struck_list_price_reads_back_at_every_preset_size(bottle, price, currency, shown):
     sku = {"sku": "SKU-P", "category": "drinkware", "price": float(price), "currency": currency, "selling_points": []}
-    out = render_sku_images(bottle, sku, [prompt_row("detail", "t_detail", 5, backend="studio")], FakePromotion(), platforms=PLATFORMS,
+    out = render_sku_images(bottle, sku, [prompt_row("detail", "t_detail", 5, backend="studio")], FakePromotion(),
+                            platforms=PLATFORMS,
                             templates_by_id=TEMPLATES, source_sha256="0" * 64)
     assert len(out) == len(PLATFORMS)
     for img in out:
