@@ -72,6 +72,9 @@ def tone_consistency_for(image_bytes: bytes, generated_row: Mapping, *, template
     """The metric for one row of the generated-images table (the quality stage's hook): its reference as
     `skucore.imaging.tone.reference_tone` gives it for the row's template, backend and slot. Never raises: a
     problem is an "error" result."""
+    if template is None:
+        return error_result(METRIC, f"template {generated_row.get('template_id')!r} unknown: no reference tone",
+                            threshold=DEFAULT_MAX_DELTA_E, comparator="<=")
     try:
         if generated_row.get("slot") == "main" and main_needs_pure_white(preset, category):
             return MetricResult(METRIC, None, None, None, None, "excluded",

@@ -60,6 +60,9 @@ def test_studio_renders_are_judged_against_their_template_backdrop_and_white_mai
     broken = tone_consistency_for(b"not an image", generated_row(studio), template=TEMPLATES["t_detail"],
                                   promotion=promo, preset=get_preset("taobao"), category="drinkware")
     assert broken.status == "error"
+    unknown = tone_consistency_for(studio.data, generated_row(studio), template=None, promotion=promo,
+                                   preset=get_preset("taobao"), category="drinkware")
+    assert unknown.status == "error" and "unknown" in unknown.detail
 
 
 def test_promotion_wide_results_against_the_group_median():
