@@ -50,6 +50,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "text": 3.0,
     "fidelity": 3.0,
     "near_duplicate": 1.0,
+    # background tone off the promotion's (skucore.quality.tone): a person looks; never A, never a regeneration
+    # (a new seed of the same prompt drifts the same way), so it sits in `never_a` and not in `c_on_generated_fail`
+    "tone_consistency": 1.0,
 }
 
 ACTIONS = ("publish", "review", "regenerate", "review_after_max_attempts")
@@ -63,7 +66,8 @@ class GradingConfig:
     a_threshold: float = 0.9
     b_threshold: float = 0.6
     never_a: frozenset[str] = frozenset(
-        {"text", "fidelity", "text_policy", "resolution", "aspect", "file_size", "background_white"}
+        {"text", "fidelity", "text_policy", "resolution", "aspect", "file_size", "background_white",
+         "tone_consistency"}
     )
     c_on_generated_fail: frozenset[str] = frozenset({"text", "fidelity"})
     max_attempts: int = 3
