@@ -140,8 +140,11 @@ def _get(obj, name, default=None):
     return getattr(obj, name, default)
 
 
-def grade_image(metric_results: Iterable, config: GradingConfig = GradingConfig(), *, generated: bool = False) -> Grade:
-    """Grade one image from its metric results (see the module docstring for the rules)."""
+def grade_image(metric_results: Iterable, config: GradingConfig = GradingConfig(), *, generated: bool = False,
+                stand_in: str | None = None) -> Grade:
+    """Grade one image from its metric results (see the module docstring for the rules). `stand_in` says why the
+    scene is not what its template asked for (a studio render standing in for a generator that failed, a
+    composite standing in for an inpaint): such an image is never better than B, so a person sees it."""
     total = 0.0
     passed_w = 0.0
     failed: list[str] = []
@@ -189,6 +192,9 @@ def grade_image(metric_results: Iterable, config: GradingConfig = GradingConfig(
         elif errored:
             grade = "B"
             reasons.append(f"never A with metrics not computed: {', '.join(errored)}")
+        elif stand_in:
+            grade = "B"
+            reasons.append(f"stand-in scene, never A: {stand_in}")
     if generated and grade != "C":
         hard = [m for m in failed if m in config.c_on_generated_fail]
         if hard:
@@ -229,7 +235,8 @@ def prompt_adjustment(failed_metrics: Sequence[str]) -> str | None:
 
 def grade_set(images: Iterable[Mapping], config: GradingConfig = GradingConfig()) -> GradedSet:
     """Grade all images of one SKU. Each item is a mapping with "image_key", "metrics" (metric results),
-    "attempt" (int, from 0), optionally "generated" (bool) and passthrough fields (promotion, sku, role,
+    "attempt" (int, from 0), optionally "generated" (bool), "stand_in" (str: why the scene is a stand-in, see
+    `grade_image`) and passthrough fields (promotion, sku, role,
     platform, slot, ...) that end up in the rows of `GradedSet.table()`.
 
     Only the latest attempt of each (role, platform) should be passed; earlier attempts stay in lineage."""
@@ -240,7 +247,8 @@ def grade_set(images: Iterable[Mapping], config: GradingConfig = GradingConfig()
         if not key:
             raise ValueError(f"grade_set: item without image_key: {sorted(item)}")
         attempt = int(item.get("attempt") or 0)
-        raw = grade_image(item.get("metrics") or [], config, generated=bool(item.get("generated", False)))
+        raw = grade_image(item.get("metrics") or [], config, generated=bool(item.get("generated", False)),
+                          stand_in=item.get("stand_in"))
         final = finalise_grade(raw, attempt, config)
         action = next_action(final, attempt, config)
         adj = prompt_adjustment(raw.failed_metrics) if action == "regenerate" else None
