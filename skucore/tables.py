@@ -33,6 +33,11 @@ def cutout(sku: str) -> str:
     return f"cutouts/{kc(sku)}/cutout.png"
 
 
+def cutout_shadow(sku: str) -> str:
+    """The photo's own floor shadow (8-bit opacity PNG in the photo's frame), for scenes with shadow: original."""
+    return f"cutouts/{kc(sku)}/shadow.png"
+
+
 def cutout_meta(sku: str) -> str:
     return f"cutouts/{kc(sku)}/cutout.parquet"
 
