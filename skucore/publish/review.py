@@ -251,6 +251,11 @@ class ReviewQueue:
         with self.engine.connect() as conn:
             return [_item(r) for r in conn.execute(sel).mappings()]
 
+    def image_keys(self, promotion: str) -> set[str]:
+        """Every image key queued for a promotion (any kind, any state)."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.select(ITEMS.c.image_key).where(ITEMS.c.promotion == promotion)).scalars())
+
     def decide(self, image_key_or_id: str | int, decision: str, reviewer: str, note: str | None = None, *,
                reason: str | None = None, expected_version: int | None = None,
                expected_sha256: str | None = None) -> dict:
