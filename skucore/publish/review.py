@@ -141,16 +141,18 @@ class ReviewQueue:
             row = conn.execute(sa.select(ITEMS).where(ITEMS.c.image_key == key)).mappings().first()
             if row is None:
                 conn.execute(ITEMS.insert().values(image_key=key, kind=kind, enqueued_at=now, superseded=False,
-                                                   version=0, **facts))
+                                                   awaiting=True, version=0, **facts))
             else:
                 changed = row["sha256"] != facts["sha256"] or row["superseded"]
                 # A spot check of an image that is now a B keeps its row; a B is never turned into a spot check.
                 new_kind = "review" if "review" in (kind, row["kind"]) else kind
+                awaiting = row["decision"] is None or row["decided_sha256"] != facts["sha256"]
                 conn.execute(ITEMS.update().where(ITEMS.c.id == row["id"]).values(
-                    kind=new_kind, superseded=False, version=ITEMS.c.version + int(bool(changed)), **facts))
+                    kind=new_kind, superseded=False, awaiting=awaiting, version=ITEMS.c.version + int(bool(changed)),
+                    **facts))
             conn.execute(ITEMS.update().where(ITEMS.c.scene == scene, ITEMS.c.image_key != key,
                                               ITEMS.c.superseded.is_(False))
-                         .values(superseded=True, version=ITEMS.c.version + 1, updated_at=now))
+                         .values(superseded=True, awaiting=False, version=ITEMS.c.version + 1, updated_at=now))
             return int(conn.execute(sa.select(ITEMS.c.id).where(ITEMS.c.image_key == key)).scalar_one())
 
     def keep_current(self, promotion: str, sku: str, current: dict[tuple[str, str], str]) -> int:
@@ -165,7 +167,7 @@ class ReviewQueue:
             for scene, key in scenes.items():
                 done += conn.execute(
                     ITEMS.update().where(ITEMS.c.scene == scene, ITEMS.c.image_key != key, ITEMS.c.superseded.is_(False))
-                    .values(superseded=True, version=ITEMS.c.version + 1, updated_at=_now())).rowcount
+                    .values(superseded=True, awaiting=False, version=ITEMS.c.version + 1, updated_at=_now())).rowcount
         return done
 
     def decision_for(self, image_key: str, sha256: str | None = None) -> str | None:
@@ -236,14 +238,12 @@ class ReviewQueue:
 
     def facets(self, promotion=None, *, kind=None) -> dict[str, list[str]]:
         """The values the queue's filters offer: platforms, roles and reason tags among pending items."""
-        cond = self._open(promotion, kind, None, None, None)
+        c = ITEMS.c
+        sel = sa.select(c.platform, c.role, c.failed_metrics).where(*self._open(promotion, kind, None, None, None))
         with self.engine.connect() as conn:
-            platforms = conn.execute(sa.select(ITEMS.c.platform).where(*cond).distinct()).scalars().all()
-            roles = conn.execute(sa.select(ITEMS.c.role).where(*cond).distinct()).scalars().all()
-            tags = conn.execute(sa.select(ITEMS.c.failed_metrics).where(*cond).distinct()).scalars().all()
-        reasons = sorted({t for text in tags for t in json.loads(text or "[]")})
-        return {"platforms": sorted(p for p in platforms if p), "roles": sorted(r for r in roles if r),
-                "reasons": reasons}
+            combos = conn.execute(sel.distinct()).all()
+        return {"platforms": sorted({p for p, _, _ in combos if p}), "roles": sorted({r for _, r, _ in combos if r}),
+                "reasons": sorted({t for _, _, text in combos for t in json.loads(text or "[]")})}
 
     def items_of_sku(self, promotion: str, sku: str) -> list[dict]:
         """Every queued image of a SKU (any state), oldest first."""
@@ -279,7 +279,7 @@ class ReviewQueue:
             now = _now()
             done = conn.execute(ITEMS.update().where(ITEMS.c.id == row["id"], ITEMS.c.version == row["version"]).values(
                 decision=decision, decided_sha256=row["sha256"], reviewer=reviewer, reason=reason, note=note,
-                decided_at=now, version=row["version"] + 1)).rowcount
+                decided_at=now, awaiting=False, version=row["version"] + 1)).rowcount
             if done != 1:  # another reviewer's decision (or an undo, or a rerun) got there first
                 raise AlreadyDecided(_item(self._find(conn, row["id"])))
             conn.execute(AUDIT.insert().values(**_audit(row, decision, reviewer, now, reason=reason, note=note)))
@@ -300,7 +300,7 @@ class ReviewQueue:
             now = _now()
             done = conn.execute(ITEMS.update().where(ITEMS.c.id == row["id"], ITEMS.c.version == row["version"]).values(
                 decision=None, decided_sha256=None, reviewer=None, reason=None, note=None, decided_at=None,
-                version=row["version"] + 1)).rowcount
+                awaiting=not row["superseded"], version=row["version"] + 1)).rowcount
             if done != 1:
                 raise ItemChanged(_item(self._find(conn, row["id"])), "someone changed it meanwhile")
             audit = _audit(row, "undo", reviewer, now, reason=row["reason"], note=note, undoes=last)
@@ -346,10 +346,10 @@ class ReviewQueue:
     # ------------------------------------------------------------------------------------------------------
     @staticmethod
     def _open(promotion, kind, platform, role, reason) -> list:
-        """Conditions of "awaiting a decision": not superseded, and no decision on the current content."""
+        """Conditions of "awaiting a decision" (not superseded, no decision on the current content: the `awaiting`
+        column every write keeps), and the filters."""
         c = ITEMS.c
-        cond = [c.superseded.is_(False),
-                sa.or_(c.decision.is_(None), c.decided_sha256.is_distinct_from(c.sha256))]
+        cond = [c.awaiting == sa.true()]
         for col, value in ((c.promotion, promotion), (c.kind, kind), (c.platform, platform), (c.role, role)):
             if value is not None:
                 cond.append(col == value)
@@ -412,5 +412,6 @@ def _item(r) -> dict:
     d["reasons"] = json.loads(d["reasons"]) if d.get("reasons") else []
     d["failed_metrics"] = json.loads(d["failed_metrics"]) if d.get("failed_metrics") else []
     d["superseded"] = bool(d.get("superseded"))
+    d["awaiting"] = bool(d.get("awaiting"))
     d["decision_current"] = d["decision"] is not None and d["decided_sha256"] == d["sha256"]
     return d

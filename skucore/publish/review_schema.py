@@ -37,6 +37,9 @@ ITEMS = sa.Table(
     sa.Column("enqueued_at", sa.Text, nullable=False),
     sa.Column("updated_at", sa.Text, nullable=False),
     sa.Column("superseded", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Kept by every write: not superseded and no decision on the current content. The queue pages read it through
+    # one index, so a page of 10,000 pending images costs what a page of 100 does.
+    sa.Column("awaiting", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("decision", sa.Text),  # approve | reject | null
     sa.Column("decided_sha256", sa.Text),  # the content the decision was made on
     sa.Column("reviewer", sa.Text),
@@ -47,7 +50,10 @@ ITEMS = sa.Table(
     sa.CheckConstraint("decision IS NULL OR decision IN ('approve', 'reject')", name="review_items_decision"),
 )
 sa.Index("review_items_promotion", ITEMS.c.promotion, ITEMS.c.sku)
-sa.Index("review_items_open", ITEMS.c.kind, ITEMS.c.superseded, ITEMS.c.promotion, ITEMS.c.id)
+sa.Index("review_items_awaiting", ITEMS.c.awaiting, ITEMS.c.kind, ITEMS.c.promotion, ITEMS.c.id)
+sa.Index("review_items_awaiting_all", ITEMS.c.awaiting, ITEMS.c.kind, ITEMS.c.id)  # every promotion, oldest first
+sa.Index("review_items_facets", ITEMS.c.awaiting, ITEMS.c.kind, ITEMS.c.promotion, ITEMS.c.platform, ITEMS.c.role,
+         ITEMS.c.failed_metrics)  # the filters' choices, read from the index alone
 sa.Index("review_items_scene", ITEMS.c.scene)
 
 AUDIT = sa.Table(
@@ -77,7 +83,7 @@ sa.Index("review_audit_promotion", AUDIT.c.promotion, AUDIT.c.id)
 _ADDED = {
     "kind": "TEXT NOT NULL DEFAULT 'review'", "scene": "TEXT", "template_id": "TEXT", "grade": "TEXT",
     "failed_metrics": "TEXT NOT NULL DEFAULT '[]'", "superseded": "BOOLEAN NOT NULL DEFAULT {false}",
-    "reason": "TEXT", "version": "INTEGER NOT NULL DEFAULT 0",
+    "reason": "TEXT", "version": "INTEGER NOT NULL DEFAULT 0", "awaiting": "BOOLEAN NOT NULL DEFAULT {false}",
 }
 
 
@@ -112,8 +118,16 @@ def ensure_schema(engine: sa.engine.Engine) -> None:
                 conn.execute(sa.text(f"ALTER TABLE review_items ADD COLUMN {name} {ddl.format(false=false)}"))
         if "scene" not in have:
             conn.execute(ITEMS.update().values(scene=scene_expression()))
+        if "awaiting" not in have:
+            conn.execute(ITEMS.update().values(awaiting=awaiting_expression()))
         for index in ITEMS.indexes:
             index.create(conn, checkfirst=True)
+
+
+def awaiting_expression():
+    """SQL for "awaiting a decision" from the other columns (to fill `awaiting` in an older queue file)."""
+    c = ITEMS.c
+    return sa.and_(c.superseded.is_(False), sa.or_(c.decision.is_(None), c.decided_sha256.is_distinct_from(c.sha256)))
 
 
 def scene_expression():
