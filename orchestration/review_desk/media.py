@@ -57,7 +57,7 @@ async def queued_image(request: Request) -> Response:
     if item is None:
         raise HTTPException(404, "no such image in the review queue")
     size = request.query_params.get("size", "full")
-    if size == "full":
+    if size not in ("thumb", "preview"):
         ext = "." + item["image_key"].rsplit(".", 1)[-1].lower()
         body = await blocking(cfg.store.get_bytes, item["image_key"])
         return _image_response(body, _TYPES.get(ext, "application/octet-stream"))

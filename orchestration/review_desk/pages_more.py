@@ -142,7 +142,10 @@ async def publish_now(request: Request):
         return redirect(back)
     client = DagsterGraphQL(cfg.dagster_url, timeout_s=30)
     try:
-        backfill_id = await blocking(lambda: client.launch_backfill(partition_refresh_params(promotion, sku)))
+        params = partition_refresh_params(promotion, sku)
+        backfill_id = await blocking(client.launch_backfill, params)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
     except DagsterGraphQLError as exc:
         flash(request, "warn", f"publish now failed: {exc}")
         return redirect(back)

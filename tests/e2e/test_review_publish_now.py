@@ -36,10 +36,10 @@ def _manifest(inst) -> list[dict]:
 def test_publish_now_applies_a_spot_check_rejection_on_the_instance(instance, monkeypatch):
     inst = instance
     run_id = inst.launch_job("catalog_sync")
-    assert inst.wait_for_run(run_id, timeout=180) == "SUCCESS", inst.run_messages(run_id)[-20:]
+    assert inst.wait_for_run(run_id, timeout=600) == "SUCCESS", inst.run_messages(run_id)[-20:]
     client = DagsterGraphQL(inst.url)
     first = client.launch_promotion_backfill(PROMOTION)
-    assert client.wait_for_backfill(first, poll_s=2, timeout_s=900).status == "COMPLETED_SUCCESS"
+    assert client.wait_for_backfill(first, poll_s=2, timeout_s=1500).status == "COMPLETED_SUCCESS"
     published = _manifest(inst)
     assert published, "the promotion published its A's"
 
@@ -60,7 +60,7 @@ def test_publish_now_applies_a_spot_check_rejection_on_the_instance(instance, mo
         assert m, page.text[-2000:]
         log(f"publish now launched backfill {m.group(1)}")
 
-    status = client.wait_for_backfill(m.group(1), poll_s=2, timeout_s=600)
+    status = client.wait_for_backfill(m.group(1), poll_s=2, timeout_s=900)
     assert status.status == "COMPLETED_SUCCESS", status.to_dict()
     assert set(status.assets) == {"graded_sets", "cdn_publish", "cdn_manifest"}
     entries = _manifest(inst)
