@@ -79,15 +79,13 @@ async def spot_checks_page(request: Request):
 
 def draw_sample(cfg, promotion: str) -> tuple[int, int]:
     """Queue a stratified sample of the promotion's published A's for a spot check: (drawn, candidates)."""
-    from datetime import datetime, timezone
-
     from skucore.publish.spot_checks import draw_spot_checks
 
     candidates = data.published_a_images(cfg.store, promotion)
     queued = cfg.queue.image_keys(promotion)
     share = cfg.grading.spot_check_share if cfg.grading else 0.05
     minimum = cfg.grading.spot_check_min_per_stratum if cfg.grading else 1
-    salt = f"{promotion}:{datetime.now(timezone.utc).isoformat()}"
+    salt = f"{promotion}:{len(queued)}"  # reproducible for a given queue, and a new draw after every draw
     drawn = draw_spot_checks(candidates, share=share, min_per_stratum=minimum, salt=salt, already=queued)
     for g in drawn:
         cfg.queue.enqueue({

@@ -198,7 +198,8 @@ def test_spot_check_rejection_takes_an_a_out_of_the_manifest_and_regenerates_it(
     final = next(r for r in store.read_table(T.graded(PROMOTION, target["sku"])).to_pylist()
                  if (r["role"], r["platform"]) == slot)
     assert final["attempt"] == target["attempt"] + 1 and final["grade"] == "B" and not final["publishable"]
-    assert any("reviewer's rejection (review:background)" in r for r in final["reasons"])
+    if final["raw_grade"] == "A":  # an A made to replace a rejected image still goes to a person
+        assert any("reviewer's rejection (review:background)" in r for r in final["reasons"]), final["reasons"]
     assert final["image_key"] in {p["image_key"] for p in queue.pending(PROMOTION)}
     # It was made from the first prompt plus the reason's adjustment ("simple clean background, few props").
     base = next(p for p in store.read_table(T.prompts(PROMOTION)).to_pylist()
