@@ -16,8 +16,8 @@ from skucore.prompting.review_reasons import REVIEW_ADJUSTMENTS, adjustment_key
 from skucore.publish.review import ReviewQueue
 from tests.helpers.browser import chromium_page, images_loaded
 from tests.helpers.dagster_e2e import REPO_ROOT, log
-from tests.helpers.review_desk import (PROMOTION, cjk_fontconfig, desk_process, manifest_entries, republish,
-                                       run_pipeline_with_b_images)
+from tests.helpers.review_desk import (DESK_PUBLIC_URL, PROMOTION, cjk_fontconfig, desk_process, manifest_entries,
+                                       republish, run_pipeline_with_b_images)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -211,3 +211,18 @@ def test_spot_check_rejection_takes_an_a_out_of_the_manifest_and_regenerates_it(
                if g["image_key"] == final["image_key"])
     assert json.loads(new["lineage"])["prompt_hash"] == adjusted["prompt_hash"]
     assert slot not in {(e["role"], e["platform"]) for e in manifest_entries(run) if e["sku"] == target["sku"]}
+
+
+def test_graded_sets_metadata_links_each_sku_to_its_desk_page(run, desk):
+    import dagster as dg
+    import requests
+
+    instance = dg.DagsterInstance.from_config(str(run.home / "dagster_home"))
+    records = instance.fetch_materializations(dg.AssetKey("graded_sets"), limit=100).records
+    links = {str(r.partition_key): r.asset_materialization.metadata["review_desk"].value for r in records}
+    instance.dispose()
+    assert links and all(link == f"{DESK_PUBLIC_URL}/sku/{PROMOTION}/{key.split('|')[1]}" for key, link in links.items())
+    # The same path on this desk is the SKU's page (sign-in first, as for every page).
+    sku = next(iter(links)).split("|")[1]
+    page = requests.get(f"{desk}/sku/{PROMOTION}/{sku}", timeout=60)
+    assert page.url.startswith(f"{desk}/login?next=/sku/{PROMOTION}/{sku}")

@@ -23,6 +23,7 @@ PROMOTION = "double11"
 # An A needs every metric to pass at this bar: the sample's images that fail one light metric (a near duplicate)
 # become B's, and the rest stay A's: a queue to review and published A's to spot-check, from one real run.
 A_THRESHOLD = 0.95
+DESK_PUBLIC_URL = "https://review.example.com"  # where the run's Dagster metadata links (SKUSTUDIO_REVIEW_URL)
 
 
 @dataclass
@@ -55,7 +56,8 @@ def run_pipeline_with_b_images(folder: Path, n_skus: int = 3, platforms=("shopif
     promotions = write_promotions(folder / "promotions", platforms=platforms)
     home = folder / "home"
     env = {"SKUSTUDIO_ENV": "local", "SKUSTUDIO_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home"),
-           "SKUSTUDIO_CATALOG": str(catalog), "SKUSTUDIO_PROMOTIONS": str(promotions)}
+           "SKUSTUDIO_CATALOG": str(catalog), "SKUSTUDIO_PROMOTIONS": str(promotions),
+           "SKUSTUDIO_REVIEW_URL": DESK_PUBLIC_URL}
     run = ReviewedRun(home, catalog, promotions, env)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
