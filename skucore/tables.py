@@ -74,6 +74,11 @@ def hashes_prefix(promotion: str) -> str:
     return f"tables/hashes/{kc(promotion)}/"
 
 
+def review_thumbnail(content_sha256: str, side: int, ext: str = "jpg") -> str:
+    """A review-desk preview of an image, by the hash of its content: made once, then served from the store."""
+    return f"review/thumbs/{kc(content_sha256[:2])}/{kc(content_sha256)}-{int(side)}.{kc(ext)}"
+
+
 # ---- schemas ---------------------------------------------------------------------------------------------------
 # Which image a row is about: shared by the generated, quality and graded tables.
 IMAGE_IDENTITY = [
