@@ -48,6 +48,7 @@ def score_image(
     backdrop_kind: str | None = None,
     category: str | None = None,
     config: M.QualityConfig = M.QualityConfig(),
+    generated: bool = False,
 ) -> list[M.MetricResult]:
     """All metrics of `M.METRICS` for one exported image, in that order; see the module docstring.
 
