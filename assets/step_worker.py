@@ -10,14 +10,16 @@ resources from them, with the parent's environment variables.
   gives the token to another key, so one worker keeps one core busy while the devices work. Generated scenes and
   the promotion's near-duplicate hashes go through the parent (`Link.call`).
 - Device worker (`device_worker_main`): builds the generator for its device once (the model loads once per
-  device and run) and runs the batches the parent sends, up to its concurrency at once, each under a lease on
-  its own device from the GPU pool (so concurrent runs on the host never oversubscribe a device).
+  device and run) and runs the batches the parent sends, one per slot of the device at once (`slot_generators`:
+  a view of the loaded model per slot), each under a lease on its own device from the GPU pool (so concurrent
+  runs on the host never oversubscribe a device).
 """
 from __future__ import annotations
 
 import importlib
 import itertools
 import os
+import queue
 import sys
 import threading
 import traceback
@@ -239,31 +241,53 @@ def pinned_key(gpu_pool, device: str) -> str:
     raise RuntimeError(f"no lease key maps to device {device!r}")
 
 
+def slot_generators(generator, slots: int) -> tuple[list, str | None]:
+    """A generator per slot of a device, all over one loaded model: the generator's `slot_view()`s (the
+    in-process Z-Image backend: shared weights, a pipeline and scheduler each), the generator itself for each
+    slot when it says concurrent calls are safe (`thread_safe`), else one slot. Returns (generators, note)."""
+    if slots <= 1:
+        return [generator], None
+    if hasattr(generator, "slot_view"):
+        try:
+            return [generator] + [generator.slot_view() for _ in range(slots - 1)], None
+        except Exception as exc:  # noqa: BLE001 - e.g. CPU offload: one slot, said in the run's log
+            return [generator], f"one batch at a time instead of {slots}: {type(exc).__name__}: {exc}"
+    if getattr(generator, "thread_safe", False):
+        return [generator] * slots, None
+    return [generator], f"one batch at a time instead of {slots}: the generator is not safe to call concurrently"
+
+
 def device_worker_main(conn, spec: WorkerSpec, device: str) -> None:
     link = Link(conn)
     try:
         res = _start_process(spec)
         gpu_pool, scene_generator = res["gpu_pool"], res["scene_generator"]
         generator = scene_generator.generator_for(device)
-        slots = gpu_pool.pool.slots(device)
-        # Concurrent generate calls share one loaded model only where the generator says that is safe.
-        concurrency = slots if getattr(generator, "thread_safe", False) else 1
+        views, note = slot_generators(generator, gpu_pool.pool.slots(device))
         lease_key = pinned_key(gpu_pool, device)
     except Exception as exc:
         link.send(("fatal", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         return
+    free: queue.SimpleQueue = queue.SimpleQueue()
+    for view in views:
+        free.put(view)
 
     def run_batch(batch_id: int, requests: list) -> None:
+        view = free.get()
         try:
             with gpu_pool.pool.lease(lease_key, timeout_s=gpu_pool.lease_timeout_s, spill=False):
-                images = generator.generate(requests)
+                images = view.generate(requests)
             if len(images) != len(requests):
                 raise RuntimeError(f"generator returned {len(images)} images for {len(requests)} requests")
             message = ("batch_done", batch_id, [im.convert("RGB") for im in images])
         except Exception as exc:  # noqa: BLE001 - reported to the SKUs of this batch
             message = ("batch_failed", batch_id, f"{type(exc).__name__}: {exc}")
+        finally:
+            free.put(view)
         link.send(message)
 
-    link.send(("ready", concurrency, getattr(generator, "backend_name", None), getattr(generator, "model_id", None)))
-    threads = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="slot")
+    if note:
+        link.send(("log", f"device worker for {device}: {note}"))
+    link.send(("ready", len(views), getattr(generator, "backend_name", None), getattr(generator, "model_id", None)))
+    threads = ThreadPoolExecutor(max_workers=len(views), thread_name_prefix="slot")
     _serve(conn, link, lambda batch: threads.submit(run_batch, *batch))

@@ -60,7 +60,8 @@ def get_engine():
                 from rapidocr_onnxruntime import RapidOCR  # lazy: onnxruntime import costs ~0.3 s
 
                 threads = {} if not _THREADS else {"intra_op_num_threads": int(_THREADS), "inter_op_num_threads": 1}
-                _ENGINE = RapidOCR(**threads)
+                # Detection at the size `detect_text` scales to (RapidOCR's default enlarges to 736 px and more).
+                _ENGINE = RapidOCR(det_limit_type="max", **threads)
     return _ENGINE
 
 
