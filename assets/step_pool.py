@@ -180,10 +180,24 @@ class StepPool:
                 continue
             while self.pending and len(w.held) < self.in_flight:
                 key = self.pending.popleft()
+                if not self._send(w, ("run", key)):  # it died just now: the key waits for another worker
+                    self.pending.appendleft(key)
+                    break
                 w.held.add(key)
-                w.conn.send(("run", key))
         if self.pending and not any(w.kind == "cpu" and w.process.is_alive() for w in self.workers):
             self._replace_cpu_worker()
+
+    @staticmethod
+    def _send(w: _Worker, message: tuple) -> bool:
+        """Send unless the worker is gone (its exit is handled when its sentinel fires)."""
+        if w.conn.closed:
+            return False
+        try:
+            w.conn.send(message)
+            return True
+        except (OSError, ValueError):
+            w.stopping = True  # no more work for it; `_exited` reports what it held
+            return False
 
     def _replace_cpu_worker(self) -> None:
         if self.startup_failures > self.settings.worker_restarts:
@@ -255,11 +269,7 @@ class StepPool:
 
     # ---- what workers ask the parent ----------------------------------------------------------------------
     def _answer(self, w: _Worker, call_id: int, ok: bool, value) -> None:
-        if w.process.is_alive() and not w.conn.closed:
-            try:
-                w.conn.send(("answer", call_id, ok, value))
-            except (OSError, ValueError):
-                pass
+        self._send(w, ("answer", call_id, ok, value))
 
     def _hashes(self, w: _Worker, call_id: int, promotion_id: str, method: str, sku: str, hashes: dict) -> None:
         try:
@@ -297,7 +307,7 @@ class StepPool:
             batch_id = next(self.batch_ids)
             self.batches[batch_id] = (target, batch)
             target.held.add(batch_id)
-            target.conn.send(("run", (batch_id, [r.request for r in batch])))
+            self._send(target, ("run", (batch_id, [r.request for r in batch])))  # if it died, `_exited` fails these
 
     def _batch_result(self, w: _Worker, kind: str, batch_id: int, value) -> None:
         _, batch = self.batches.pop(batch_id, (None, []))
@@ -326,7 +336,7 @@ class StepPool:
             return
         self.workers.remove(w)
         w.conn.close()
-        if w.stopping and w.process.exitcode == 0:
+        if w.stopping and w.process.exitcode == 0 and not w.held:
             return
         reason = death_reason(w.process)
         if not w.finished_any and (w.fatal or w.kind == "device"):

@@ -79,9 +79,9 @@ def score_image(
         decode_error = "no image bytes"
     else:
         try:
-            with Image.open(io.BytesIO(image_bytes)) as im:
-                im.load()
-                img = im.convert("RGB") if im.mode != "RGB" else im.copy()
+            im = Image.open(io.BytesIO(image_bytes))
+            im.load()  # decoded into memory: the buffer can go
+            img = im.convert("RGB") if im.mode != "RGB" else im
         except Exception as exc:  # noqa: BLE001
             decode_error = f"image does not decode: {type(exc).__name__}: {exc}"
     if preset is None:
