@@ -23,8 +23,8 @@ import queue
 import sys
 import threading
 import traceback
-from concurrent.futures import Future, ThreadPoolExecutor
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.reduction import ForkingPickler
 
@@ -69,8 +69,7 @@ def build_resource(spec: ResourceSpec | None):
     cls = importlib.import_module(spec.module)
     for part in spec.qualname.split("."):
         cls = getattr(cls, part)
-    fields = {k: build_resource(v) if isinstance(v, ResourceSpec) else v for k, v in spec.fields.items()}
-    return cls(**{k: v for k, v in fields.items() if v is not None})
+    return cls(**{k: build_resource(v) if isinstance(v, ResourceSpec) else v for k, v in spec.fields.items()})
 
 
 @dataclass
@@ -174,7 +173,6 @@ class CpuToken:
 
 # ---- CPU worker -------------------------------------------------------------------------------------------
 def cpu_worker_main(conn, spec: WorkerSpec, in_flight: int) -> None:
-
     link = Link(conn)
     try:
         res = _start_process(spec)
@@ -192,15 +190,17 @@ def cpu_worker_main(conn, spec: WorkerSpec, in_flight: int) -> None:
 
     def run_key(key: str) -> None:
         promotion_id, sku = split_key(key)
-        with token.lock:
-            for stage in stages:
-                try:
-                    metadata = stage.work(step, promotion_id, sku)
-                    link.send(("stage", key, stage.name, metadata))
-                except Exception as exc:  # isolate: this key stops here
-                    link.send(("failed", key, stage.name, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
-                    break
-        link.send(("done", key, step.gate.problems.get(key)))
+        try:
+            with token.lock:
+                for stage in stages:
+                    try:
+                        metadata = stage.work(step, promotion_id, sku)
+                        link.send(("stage", key, stage.name, metadata))  # raises here if the metadata cannot pickle
+                    except Exception as exc:  # isolate: this key stops here
+                        link.send(("failed", key, stage.name, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+                        break
+        finally:  # whatever happened, the parent hears the key is finished
+            link.send(("done", key, step.gate.problems.get(key)))
 
     link.send(("ready",))
     threads = ThreadPoolExecutor(max_workers=max(1, in_flight), thread_name_prefix="sku")

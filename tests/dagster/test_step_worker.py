@@ -7,7 +7,7 @@ from dagster_aws.s3 import S3Resource
 
 from assets.step_worker import build_resource, pinned_key, resource_spec, slot_generators
 from resources.cdn import CdnResource
-from resources.gpu import GpuPoolResource
+from resources.gpu import GpuPoolResource, SceneGeneratorResource
 from resources.platforms import PlatformSettings
 from resources.quality import GradingSettings
 
@@ -25,6 +25,8 @@ def test_resources_travel_as_their_configuration(monkeypatch):
     assert rebuilt.bucket == "cdn-bucket" and rebuilt.s3.region_name == "eu-west-1"
     assert build_resource(resource_spec(grading)).quality_config().sharpness_min == 99.0
     assert build_resource(resource_spec(platforms)).preset("jd").max_bytes == 123_456
+    # a field set to None stays None (not the field's default)
+    assert build_resource(resource_spec(SceneGeneratorResource(backend="diffusers", upscale=None))).upscale is None
     assert resource_spec(None) is None and build_resource(None) is None
 
 
