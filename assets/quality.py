@@ -25,7 +25,7 @@ def _hash_rows(hashes: dict) -> list[dict]:
 
 def quality_stage(step, promotion_id: str, sku: str) -> dict:
     """quality_scores for one key: every metric of every image, and near duplicates across the promotion."""
-    from skucore.quality.duplicates import generated_image_fingerprint, near_duplicate_results
+    from skucore.quality.duplicates import generated_image_fingerprint
     from skucore.quality.score import quality_rows, quality_table
 
     run, store, grading = step.run_for(promotion_id), step.store, step.grading
@@ -35,9 +35,9 @@ def quality_stage(step, promotion_id: str, sku: str) -> dict:
         data, results = run.score(gen, qcfg)
         own_hashes[(sku, gen["image_key"])] = generated_image_fingerprint(data, gen)
         rows.append((gen, results))
-    # Near duplicates against the other SKUs of the promotion (their hashes as stored so far).
-    others = {k: v for k, v in run.hashes.items() if k[0] != sku}
-    dup = near_duplicate_results({**others, **own_hashes}, max_bits=grading.near_duplicate_bits)
+    # Near duplicates against the other SKUs of the promotion (stored, and scored so far in this step by any
+    # worker); these hashes then replace the SKU's earlier ones.
+    dup = run.duplicates.replace(sku, own_hashes)
     out = []
     for gen, results in rows:
         results = [*results, dup[(sku, gen["image_key"])]]
@@ -47,7 +47,6 @@ def quality_stage(step, promotion_id: str, sku: str) -> dict:
         )
     store.write_table(T.quality(promotion_id, sku), quality_table(out))
     store.write_table(T.hashes(promotion_id, sku), pa.Table.from_pylist(_hash_rows(own_hashes), schema=T.HASHES_SCHEMA))
-    run.hashes = {**others, **own_hashes}
     bad = [r for r in out if r["status"] in ("fail", "error")]
     return {
         "images": len(rows),
@@ -64,7 +63,7 @@ def _file_fields(gen: dict) -> dict:
 
 def grade_sku(step, promotion_id: str, sku: str) -> tuple[list[dict], list[dict]]:
     """Grade one SKU's images, regenerating C's. Returns (final rows, every attempt's rows)."""
-    from skucore.quality.duplicates import generated_image_fingerprint, near_duplicate_results
+    from skucore.quality.duplicates import generated_image_fingerprint
     from skucore.quality.regenerate import grade_and_regenerate
     from skucore.quality.score import quality_rows, quality_table
 
@@ -88,8 +87,7 @@ def grade_sku(step, promotion_id: str, sku: str) -> tuple[list[dict], list[dict]
         data, results = run.score(gen, qcfg)
         # A regenerated image is checked for near duplicates too: no metric passes by not being computed.
         own = {(sku, gen["image_key"]): generated_image_fingerprint(data, gen)}
-        others = {k: v for k, v in run.hashes.items() if k[0] != sku}
-        dup = near_duplicate_results({**others, **own}, max_bits=grading.near_duplicate_bits)[(sku, gen["image_key"])]
+        dup = run.duplicates.compare(sku, own)[(sku, gen["image_key"])]
         new_hashes.update(own)
         return quality_rows([*results, dup], promotion=promotion_id, sku=sku, role=gen["role"],
                             platform=gen["platform"], slot=gen["slot"], attempt=gen["attempt"],
@@ -115,7 +113,7 @@ def grade_sku(step, promotion_id: str, sku: str) -> tuple[list[dict], list[dict]
         stored = store.read_table_or_none(T.hashes(promotion_id, sku))
         hash_rows = (stored.to_pylist() if stored is not None else []) + _hash_rows(new_hashes)
         store.write_table(T.hashes(promotion_id, sku), pa.Table.from_pylist(hash_rows, schema=T.HASHES_SCHEMA))
-        run.hashes.update(new_hashes)
+        run.duplicates.add(sku, new_hashes)
     return rows, attempts
 
 

@@ -11,6 +11,7 @@ import dagster as dg
 
 from resources.catalog import CatalogSource
 from resources.cdn import CdnResource
+from resources.execution import execution_from_environment
 from resources.gpu import GpuPoolResource, SceneGeneratorResource
 from resources.platforms import PlatformSettings
 from resources.promotions import PromotionLibrary
@@ -35,6 +36,8 @@ def local_resources(home: str | None = None, catalog: str | None = None) -> dict
         "scene_generator": SceneGeneratorResource(backend=os.environ.get("SKUSTUDIO_GENERATOR", "none")),
         "cdn": CdnResource(kind="local", local_root=os.path.join(home, "cdn")),
         "platforms": PlatformSettings(),
+        # Worker processes of the per-SKU step: SKUSTUDIO_WORKERS (default: the usable cores; 1 = in-process).
+        "execution": execution_from_environment(),
     }
 
 
@@ -76,6 +79,7 @@ def production_resources() -> dict:
             base_url=os.environ.get("SKUSTUDIO_CDN_BASE_URL"),
             s3=s3,
         ),
+        "execution": execution_from_environment(),
     }
 
 
