@@ -160,9 +160,9 @@ class PromotionRun:
         )
         from skucore.quality.tone import tone_consistency_for  # background tone vs the promotion's (issue 13)
 
-        results = [*results, tone_consistency_for(data, gen, template=self.templates.get(gen["template_id"]),
+        results = [*results, quality_config.excluded(tone_consistency_for(data, gen, template=self.templates.get(gen["template_id"]),
                                                   promotion=self.promotion, preset=self.preset_for(gen["platform"]),
-                                                  category=self.category(gen["sku"]))]
+                                                  category=self.category(gen["sku"])))]
         return data, results
 
 

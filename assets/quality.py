@@ -40,7 +40,7 @@ def quality_stage(step, promotion_id: str, sku: str) -> dict:
     dup = run.duplicates.replace(sku, own_hashes)
     out = []
     for gen, results in rows:
-        results = [*results, dup[(sku, gen["image_key"])]]
+        results = [*results, qcfg.excluded(dup[(sku, gen["image_key"])])]
         out.extend(
             quality_rows(results, promotion=promotion_id, sku=sku, role=gen["role"], platform=gen["platform"],
                          slot=gen["slot"], attempt=gen["attempt"], image_key=gen["image_key"])
@@ -89,7 +89,7 @@ def grade_sku(step, promotion_id: str, sku: str) -> tuple[list[dict], list[dict]
         own = {(sku, gen["image_key"]): generated_image_fingerprint(data, gen)}
         dup = run.duplicates.compare(sku, own)[(sku, gen["image_key"])]
         new_hashes.update(own)
-        return quality_rows([*results, dup], promotion=promotion_id, sku=sku, role=gen["role"],
+        return quality_rows([*results, qcfg.excluded(dup)], promotion=promotion_id, sku=sku, role=gen["role"],
                             platform=gen["platform"], slot=gen["slot"], attempt=gen["attempt"],
                             image_key=gen["image_key"])
 

@@ -25,6 +25,8 @@ METRICS: tuple[str, ...] = (
     "text",
     "fidelity",
 )
+# Computed across a promotion, outside `score_image` (the quality stage adds them); excludable all the same.
+PROMOTION_METRICS: tuple[str, ...] = ("near_duplicate", "tone_consistency")
 
 APPAREL_CATEGORIES = frozenset({"apparel", "clothing", "fashion", "garment", "garments", "服装", "服饰"})
 
@@ -73,9 +75,17 @@ class QualityConfig:
     stray_text_min_chars: int = 2
 
     def __post_init__(self):
-        unknown = set(self.exclude) - set(METRICS)
+        known = [*METRICS, *PROMOTION_METRICS]
+        unknown = set(self.exclude) - set(known)
         if unknown:
-            raise ValueError(f"QualityConfig.exclude names unknown metrics {sorted(unknown)}; known: {list(METRICS)}")
+            raise ValueError(f"QualityConfig.exclude names unknown metrics {sorted(unknown)}; known: {known}")
+
+    def excluded(self, result: "MetricResult") -> "MetricResult":
+        """`result`, or its "excluded_by_config" form when the configuration excludes its metric (for the metrics
+        computed across a promotion, outside `score_image`)."""
+        if result.metric not in self.exclude:
+            return result
+        return MetricResult(result.metric, None, None, None, None, "excluded", "excluded_by_config")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -380,9 +390,11 @@ def brand_colour_metric(rgb, regions_clipped, brand_colours, backdrop_kind, back
 
 
 def text_metric(img: Image.Image, regions_clipped, stray_text=None) -> MetricResult:
-    """Every drawn region read back exactly (one batched recognition call for the image's regions), and, where
+    """Every drawn region read back exactly (one batched recognition call for the image's regions; characters
+    outside the recogniser's dictionary, such as "€" and "£", may read as nothing or one look-alike and are listed
+    as `unverified`; a text with nothing the recogniser can read fails), and, where
     `stray_text` is given (a generated scene: [] or the boxes of text found outside what we drew), none found."""
-    from skucore.quality.ocr import read_texts, text_key
+    from skucore.quality.ocr import read_texts, reads_as_drawn, text_key
 
     m = "text"
     if not regions_clipped and not stray_text:
@@ -399,7 +411,14 @@ def text_metric(img: Image.Image, regions_clipped, stray_text=None) -> MetricRes
             entry.update(read=None, ok=False, problem="box_outside_image")
         else:
             read, score = next(reads)
-            entry.update(read=read, score=round(score, 4), ok=text_key(read) == text_key(text) and text_key(text) != "")
+            # Characters the recogniser cannot emit ("€", "£") are drawn by our own code from the catalog value;
+            # the rest of the text must read back exactly, and the detail says what OCR could not confirm.
+            ok, unverified = reads_as_drawn(read, text)
+            entry.update(read=read, score=round(score, 4), ok=ok)
+            if unverified:
+                entry["unverified"] = unverified
+                if set(text_key(text)) <= set(unverified):
+                    entry["problem"] = "nothing_ocr_can_read"
         checked.append(entry)
     detail: dict = {"regions": checked}
     stray = list(stray_text or [])

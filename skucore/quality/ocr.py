@@ -26,6 +26,7 @@ __all__ = ["configure", "get_engine", "read_text", "read_texts", "detect_text", 
            "prepare_crop"]
 
 _ENGINE = None
+_READABLE: frozenset[str] | None = None
 _ENGINE_LOCK = threading.Lock()
 _CALL_LOCK = threading.Lock()
 
@@ -76,6 +77,40 @@ def text_key(s: str | None) -> str:
     """The form two texts are compared in: `normalise_text` with every whitespace removed. Every other character
     (digits, currency signs, punctuation, case) must match exactly."""
     return _WS.sub("", normalise_text(s))
+
+
+def readable_characters() -> frozenset[str]:
+    """The characters the recogniser can emit: its dictionary as it stands. Others ("€", "£", scripts it was not
+    trained on) are never read back, however well drawn. Not NFKC-normalised on purpose: the dictionary's
+    fullwidth "￡" would make "£" look readable, and the recogniser does not read a drawn "£" as it."""
+    global _READABLE
+    if _READABLE is None:
+        chars = get_engine().text_rec.postprocess_op.character
+        _READABLE = frozenset(c for c in chars if c and c.strip()) | {" "}
+    return _READABLE
+
+
+def verifiable_key(s: str | None) -> tuple[str, list[str]]:
+    """`text_key(s)` without the characters the recogniser cannot emit, and those characters (in order, once
+    each): what OCR can confirm of a drawn text, and what it cannot."""
+    readable = readable_characters()
+    key = text_key(s)
+    missing = [c for c in key if c not in readable]
+    return "".join(c for c in key if c in readable), list(dict.fromkeys(missing))
+
+
+def reads_as_drawn(read: str | None, drawn: str | None) -> tuple[bool, list[str]]:
+    """Whether OCR's `read` confirms the `drawn` text: every character the recogniser can emit matches exactly
+    (in `text_key` form); one it cannot emit ("£") may come back as nothing or as one look-alike ("f10" for
+    "£10"), never as more. Returns (confirmed, the characters OCR could not confirm). A text with nothing the
+    recogniser can read is never confirmed."""
+    readable = readable_characters()
+    key = text_key(drawn)
+    missing = list(dict.fromkeys(c for c in key if c not in readable))
+    if not any(c in readable for c in key):
+        return False, missing
+    pattern = "".join(re.escape(c) if c in readable else "." + "?" for c in key)
+    return re.fullmatch(pattern, text_key(read), flags=re.DOTALL) is not None, missing
 
 
 def _border_colour(arr: np.ndarray) -> tuple[int, int, int]:

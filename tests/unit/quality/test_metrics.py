@@ -309,3 +309,18 @@ def test_quality_rows_fit_schema():
     assert statuses["text"] == "excluded"
     passed = dict(zip(t.column("metric").to_pylist(), t.column("passed").to_pylist()))
     assert passed["text"] is None and passed["resolution"] is True
+
+
+def test_promotion_wide_metrics_can_be_excluded_by_configuration_and_unknown_names_still_fail():
+    from skucore.quality.duplicates import near_duplicate_results
+    from skucore.quality.metrics import QualityConfig
+
+    cfg = QualityConfig(exclude=frozenset({"near_duplicate", "tone_consistency"}))
+    dup = near_duplicate_results({("A", "a.jpg"): "0" * 16, ("B", "b.jpg"): "0" * 16}, max_bits=4)[("B", "b.jpg")]
+    assert dup.status == "fail"  # the same picture under two SKUs...
+    out = cfg.excluded(dup)  # ...reported as excluded when the shop turned the check off
+    assert out.metric == "near_duplicate" and out.status == "excluded" and out.passed is None
+    assert out.detail == "excluded_by_config"
+    assert QualityConfig().excluded(dup) is dup
+    with pytest.raises(ValueError, match="near_dupe"):
+        QualityConfig(exclude=frozenset({"near_dupe"}))

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -69,3 +71,35 @@ def test_detect_text_finds_a_sign_and_nothing_on_a_plain_backdrop():
     sign = draw_text(im, "OPEN 24 HOURS", (160, 320), size=56, fill=(40, 40, 40))
     boxes = detect_text(np.asarray(im))
     assert boxes and all(_overlaps(b, sign.box) for b in boxes)
+
+
+def test_euro_and_pound_prices_are_checked_on_what_ocr_can_read_and_say_what_it_could_not():
+    """The recogniser has no "€" or "£": a euro price is verified on its digits, the symbol listed as unverified;
+    a wrong digit still fails, and a text with nothing readable never passes."""
+    from skucore.quality.metrics import text_metric
+
+    im = Image.new("RGB", (900, 300), "white")
+    good = draw_text(im, "€1.299,00", (40, 20), size=44)
+    wrong = draw_text(im, "£1,299.00", (40, 110), size=44)
+    unreadable = draw_text(im, "€", (40, 200), size=44)
+    res = text_metric(im, [("price", "€1.299,00", good.box), ("price", "£1,298.00", wrong.box),
+                           ("badge", "€", unreadable.box)])
+    good_r, wrong_r, none_r = json.loads(res.detail)["regions"]
+    assert good_r["ok"] and good_r["unverified"] == ["€"], good_r
+    assert not wrong_r["ok"] and wrong_r["unverified"] == ["£"], wrong_r  # 1,299 drawn, 1,298 intended
+    assert not none_r["ok"] and none_r["problem"] == "nothing_ocr_can_read"
+    assert not res.passed
+    ok = text_metric(im, [("price", "€1.299,00", good.box)])
+    assert ok.passed and ok.value == 1.0
+
+
+def test_a_symbol_ocr_cannot_emit_may_read_as_nothing_or_one_look_alike_never_more():
+    from skucore.quality.ocr import reads_as_drawn
+
+    assert reads_as_drawn("10", "£10") == (True, ["£"])
+    assert reads_as_drawn("f10", "£10") == (True, ["£"])  # PP-OCRv4 reads a drawn "£" as "f" at some sizes
+    assert reads_as_drawn("ff10", "£10")[0] is False
+    assert reads_as_drawn("f1O", "£10")[0] is False  # the digits must match exactly
+    assert reads_as_drawn("¥129", "¥129") == (True, [])
+    assert reads_as_drawn("129", "¥129") == (False, [])  # "¥" is in the dictionary: it must be read
+    assert reads_as_drawn("", "€") == (False, ["€"])
