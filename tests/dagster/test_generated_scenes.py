@@ -151,6 +151,7 @@ def _server_resources(tmp_path, small_catalog, url: str, **generator) -> dict:
         scene_generator=SceneGeneratorResource(backend="server", endpoints=[url], timeout_s=10, max_retries=1,
                                                backoff_s=0.01, **generator),
         gpu_pool=GpuPoolResource(devices=[url], lease_dir=str(tmp_path / "leases")),
+        execution=ExecutionSettings(workers=1),  # in this process: the test preset (monkeypatched) is here
     )
     return resources
 
