@@ -1,7 +1,9 @@
-"""Resources per environment, chosen in one place.
+"""Resources and the executor per environment, chosen in one place.
 
-SKUSTUDIO_ENV=local (default): everything embedded (local folders, studio backend on the CPU).
-SKUSTUDIO_ENV=production: S3 storage and CDN through dagster-aws, GPU generation; every secret from the environment.
+SKUSTUDIO_ENV=local (default): everything embedded (local folders, studio backend on the CPU), Dagster's default
+executor.
+SKUSTUDIO_ENV=production: S3 storage and CDN through dagster-aws, GPU generation, steps on Celery workers
+(docs/DEPLOY.md); every secret from the environment.
 """
 from __future__ import annotations
 
@@ -82,6 +84,17 @@ def platform_settings() -> PlatformSettings:
     except (KeyError, ValueError) as exc:
         raise ValueError(f"{path}: {exc}") from exc
     return settings
+
+
+def executor_for_environment(env: str | None = None) -> dg.ExecutorDefinition | None:
+    """local: Dagster's default (multiprocess; in-process where the caller asks). production: steps on Celery
+    workers over Redis (`orchestration.celery_fleet`), gpu and cpu queues."""
+    env = env or os.environ.get("SKUSTUDIO_ENV", "local")
+    if env == "production":
+        from orchestration.celery_fleet import production_executor
+
+        return production_executor()
+    return None
 
 
 def resources_for_environment(env: str | None = None) -> dict:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import argparse
 
-from orchestration.cli import backfill, demo, review, status, sync
+from orchestration.cli import backfill, demo, review, status, sync, worker
 from orchestration.cli import common as C
 from orchestration.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, UsageError
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE"]
 
-COMMANDS = (demo, sync, backfill, status, review)
+COMMANDS = (demo, sync, backfill, status, review, worker)
 
 EPILOG = """\
 commands:
@@ -22,6 +22,7 @@ commands:
   backfill  launch a promotion's backfill on a running Dagster instance (GraphQL)
   status    counts per stage and per grade for a promotion
   review    list the B images waiting for a person; approve or reject them
+  worker    start one Celery worker of the production fleet (gpu / cpu queues)
 
 exit codes (scripts can rely on them):
   0  success
