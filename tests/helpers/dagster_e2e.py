@@ -393,6 +393,6 @@ def stop_instance(inst: RunningInstance) -> None:
     log("dagster processes stopped")
 
 
-# Public names for other helpers (tests/helpers/fleet.py starts a production instance the same way).
+# Public names for other helpers (tests/helpers/multihost.py starts a production instance the same way).
 wait_until_ready = _wait_until_ready
 kill_tree = _kill_tree
