@@ -23,15 +23,17 @@ import time
 import pytest
 from PIL import Image
 
-from tests.helpers.dagster_e2e import STAGES, log
-from tests.helpers.multihost import BUCKETS, add_catalog_row, box_photo, promotion_yaml, start_fleet, stop_fleet
+from tests.helpers.dagster_e2e import log
+from tests.helpers.multihost import (
+    BUCKETS, add_catalog_row, box_photo, promotion_backfill, promotion_yaml, stage_runs, start_fleet, stop_fleet,
+    sync_catalog, wait_until, workers_of_run,
+)
 
 pytestmark = pytest.mark.e2e
 
 FIRST, SECOND = "fleet", "fleetkill"  # step 1's promotion; step 2's (more scenes: each chunk takes longer)
 N_SAMPLE, CHUNK = 12, 5  # 12 sample SKUs and BOX-1: 13 SKUs in 3 chunks
 BACKFILL_TIMEOUT = 1200  # generous: a loaded 2-core CI machine is many times slower than a quiet one
-SENSOR = "catalog_change_regeneration"
 # Crafted packshots (tests/helpers/multihost.py box_photo): BOX-1 publishes as an A; BOX-2, added in step 3, is a near
 # duplicate of it with clipped highlights: a B that waits for a person.
 FIRST_BOX, SECOND_BOX = "BOX-1", "BOX-2"
@@ -61,27 +63,6 @@ def fleet(tmp_path_factory):
 
 
 # ---- helpers -----------------------------------------------------------------------------------------------------
-def _backfill(inst, promotion: str, skus: list[str], title: str, cutouts: bool = True) -> str:
-    one = lambda key: {"start": key, "end": key}  # noqa: E731
-    cut = [{"assetKey": {"path": ["product_cutouts"]}, "partitions": {"ranges": [one(s) for s in skus]}}] if cutouts else []
-    return inst.launch_backfill([
-        {"assetKey": {"path": ["prompt_table"]}, "partitions": {"ranges": [one(promotion)]}},
-        *cut,
-        *({"assetKey": {"path": [stage]}, "partitions": {"ranges": [one(f"{promotion}|{s}") for s in skus]}}
-          for stage in STAGES),
-        {"assetKey": {"path": ["cdn_manifest"]}, "partitions": {"ranges": [one(promotion)]}},
-    ], title)
-
-
-def _workers_of_run(inst, run_id: str) -> set[str]:
-    """The workers whose steps logged themselves in this run ("worker NAME (pid N): K partitions")."""
-    return {m.split()[1] for m in inst.run_messages(run_id) if m.startswith("worker ") and "(pid " in m}
-
-
-def _stage_runs(backfill: dict) -> list[dict]:
-    return [r for r in backfill["runs"] if any(p["path"] == ["cdn_publish"] for p in r["assetSelection"] or [])]
-
-
 def _manifest(fleet, promotion: str) -> dict | None:
     key = f"promotions/{promotion}/manifest.json"
     if key not in fleet.list_keys("cdn", key):
@@ -142,46 +123,23 @@ class ManifestWatch(threading.Thread):
         self.join(timeout=30)
 
 
-def _sync(fleet) -> float:
-    """Run the catalog sync; wait until the regeneration sensor has evaluated it (its tick after the sync)."""
-    inst = fleet.dagster
-    run_id = inst.launch_job("catalog_sync")
-    assert inst.wait_for_run(run_id, timeout=600) == "SUCCESS", inst.run_messages(run_id)[-20:]
-    synced = time.time()
-    _wait(f"a {SENSOR} tick after the sync",
-          lambda: [t for t in inst.sensor_ticks(SENSOR) if t["timestamp"] > synced and t["status"] != "STARTED"],
-          300, fleet, poll=2)
-    return synced
-
-
-def _wait(what: str, condition, timeout: float, fleet, poll: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        fleet.dagster.check_alive()
-        time.sleep(poll)
-    raise AssertionError(f"{what}: not within {timeout}s\n{fleet.tail_logs()}")
-
-
 # ---- the story ---------------------------------------------------------------------------------------------------
 def test_1_backfill_in_chunks_runs_on_both_hosts(fleet):
     inst = fleet.dagster
     add_catalog_row(fleet, FIRST_BOX, box_photo((30, 30, 30)))
-    _sync(fleet)  # the sensor sees no launched promotion yet: it must not race the backfill below
+    sync_catalog(fleet)  # the sensor sees no launched promotion yet: it must not race the backfill below
     Story.skus = sorted(inst.partition_keys("product_cutouts"))
     assert len(Story.skus) == N_SAMPLE + 1
 
-    b = inst.wait_for_backfill(_backfill(inst, FIRST, Story.skus, f"{FIRST}: {len(Story.skus)} SKUs"),
+    b = inst.wait_for_backfill(promotion_backfill(inst, FIRST, Story.skus, f"{FIRST}: {len(Story.skus)} SKUs"),
                                timeout=BACKFILL_TIMEOUT)
     assert b["status"] == "COMPLETED_SUCCESS", (b["status"], b["error"], fleet.tail_logs())
-    stage_runs = _stage_runs(b)
-    assert len(stage_runs) >= 3 and all(r["status"] == "SUCCESS" for r in b["runs"]), b["runs"]
-    workers = {r["runId"]: _workers_of_run(inst, r["runId"]) for r in b["runs"]}
+    chunks = stage_runs(b)
+    assert len(chunks) >= 3 and all(r["status"] == "SUCCESS" for r in b["runs"]), b["runs"]
+    workers = {r["runId"]: workers_of_run(inst, r["runId"]) for r in b["runs"]}
     log(f"workers per run: {workers}")
     assert set().union(*workers.values()) == {"host-a", "host-b"}, workers
-    assert all(len(w) == 1 for rid, w in workers.items() if rid in {r["runId"] for r in stage_runs}), workers
+    assert all(len(w) == 1 for rid, w in workers.items() if rid in {r["runId"] for r in chunks}), workers
 
     manifest = _check_manifest(fleet, FIRST)
     assert manifest is not None and {e["sku"] for e in manifest["entries"]} == set(Story.skus)
@@ -195,20 +153,21 @@ def test_2_a_worker_killed_mid_step_fails_only_its_chunk(fleet):
     watch = ManifestWatch(fleet, SECOND)
     watch.start()
     try:
-        backfill_id = _backfill(inst, SECOND, Story.skus, f"{SECOND}: kill a worker", cutouts=False)  # cut out in 1
+        # The cutouts were made in step 1: this backfill is the promotion's prompts, chunks and manifest.
+        backfill_id = promotion_backfill(inst, SECOND, Story.skus, f"{SECOND}: kill a worker", cutouts=False)
 
         def chunk_in_progress_on_b():
             """A chunk run whose step started on host-b and has published some but not all of its SKUs."""
             b = inst.backfill(backfill_id)
-            for run in _stage_runs(b):
-                if run["status"] != "STARTED" or "host-b" not in _workers_of_run(inst, run["runId"]):
+            for run in stage_runs(b):
+                if run["status"] != "STARTED" or "host-b" not in workers_of_run(inst, run["runId"]):
                     continue
                 published = [m for m in inst.materializations("cdn_publish") if m["runId"] == run["runId"]]
                 if published:
                     return run["runId"]
             return None
 
-        victim = _wait("a chunk running on host-b", chunk_in_progress_on_b, BACKFILL_TIMEOUT, fleet, poll=0.5)
+        victim = wait_until("a chunk running on host-b", chunk_in_progress_on_b, BACKFILL_TIMEOUT, fleet, poll=0.5)
         fleet.kill_worker("host-b")
         killed_at = time.monotonic()
         status = inst.wait_for_run(victim, timeout=600)
@@ -226,7 +185,7 @@ def test_2_a_worker_killed_mid_step_fails_only_its_chunk(fleet):
         assert 0 < len(published) < len(Story.skus), published
 
         # The manifest_refresh sensor rewrites the manifest from what is published (the backfill held it back).
-        manifest = _wait(f"the {SECOND} manifest listing the published SKUs",
+        manifest = wait_until(f"the {SECOND} manifest listing the published SKUs",
                          lambda: (m := _check_manifest(fleet, SECOND)) and {e["sku"] for e in m["entries"]} == published and m,
                          600, fleet, poll=2)
         log(f"manifest lists {len(manifest['entries'])} images of {len(published)} SKUs")
@@ -250,9 +209,9 @@ def test_3_b_approved_on_one_host_is_published_by_the_other(fleet):
     inst = fleet.dagster
     known = {b["id"] for b in inst.backfills()}
     add_catalog_row(fleet, SECOND_BOX, box_photo((60, 20, 20)))
-    synced = _sync(fleet)
+    synced = sync_catalog(fleet)
     # The regeneration sensor generates the new SKU in every active promotion, as one backfill.
-    regeneration = _wait("the regeneration sensor's backfill", lambda: next(
+    regeneration = wait_until("the regeneration sensor's backfill", lambda: next(
         (b["id"] for b in inst.backfills() if b["id"] not in known and b["timestamp"] > synced - 5
          and {"key": "skustudio/trigger", "value": "catalog_sync"} in b["tags"]), None), 300, fleet, poll=2)
     b = inst.wait_for_backfill(regeneration, timeout=BACKFILL_TIMEOUT)
@@ -273,7 +232,7 @@ def test_3_b_approved_on_one_host_is_published_by_the_other(fleet):
          {"assetKey": {"path": ["cdn_manifest"]}, "partitions": one(FIRST)}],
         f"{FIRST}: publish the approved {SECOND_BOX}"), timeout=BACKFILL_TIMEOUT)
     assert publish["status"] == "COMPLETED_SUCCESS", (publish["status"], publish["error"])
-    workers = set().union(*(_workers_of_run(inst, r["runId"]) for r in _stage_runs(publish)))
+    workers = set().union(*(workers_of_run(inst, r["runId"]) for r in stage_runs(publish)))
     assert workers == {"host-b2"}, workers
     entries = [e for e in _check_manifest(fleet, FIRST)["entries"] if e["sku"] == SECOND_BOX]
     assert len(entries) == 1 and entries[0]["grade"] == "B", entries

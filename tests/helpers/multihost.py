@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.helpers.catalogs import write_small_catalog
-from tests.helpers.dagster_e2e import REPO_ROOT, RunningInstance, free_port, kill_tree, log, wait_until_ready
+from tests.helpers.dagster_e2e import REPO_ROOT, STAGES, RunningInstance, free_port, kill_tree, log, wait_until_ready
 from tests.helpers.pg_server import PostgresServer
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.s3_server import DUMMY_CREDENTIALS, MotoS3Server
@@ -30,6 +30,7 @@ from tests.helpers.s3_server import DUMMY_CREDENTIALS, MotoS3Server
 BUCKETS = {"store": "skustudio-store", "cdn": "skustudio-cdn", "catalog": "skustudio-catalog", "logs": "dagster-logs"}
 CATALOG_KEY = "catalog/catalog.csv"
 CONTROL = "control"
+REGENERATION_SENSOR = "catalog_change_regeneration"
 
 
 def promotion_yaml(promotion: str, roles: list[str], platforms: list[str]) -> str:
@@ -233,8 +234,10 @@ def upload_catalog(fleet: Fleet) -> None:
 
 
 def start_fleet(base: Path, *, n_skus: int, promotions: dict[str, str], chunk_skus: int,
-                worker_lost_after_s: int = 30, generation_slots: int = 2) -> Fleet:
-    """Servers, the catalog on S3, the Dagster webserver and daemon on PostgreSQL. Workers: `start_worker`."""
+                worker_lost_after_s: int = 30, generation_slots: int = 2,
+                code_location: str = "orchestration.definitions", extra_env: dict | None = None) -> Fleet:
+    """Servers, the catalog on S3, the Dagster webserver and daemon on PostgreSQL. Workers: `start_worker`.
+    `code_location`: the module the webserver and daemon load (the workers follow each run's own)."""
     base.mkdir(parents=True, exist_ok=True)
     redis = pg = s3 = None
     try:
@@ -275,11 +278,12 @@ def start_fleet(base: Path, *, n_skus: int, promotions: dict[str, str], chunk_sk
             "SKUSTUDIO_E2E_DAEMON_INTERVAL": os.environ.get("SKUSTUDIO_E2E_DAEMON_INTERVAL", "2"),
             # A loaded 2-core machine can take longer than Dagster's 60 s to answer a run launch.
             "DAGSTER_GRPC_TIMEOUT_SECONDS": "300",
+            **(extra_env or {}),
         })
         fleet = Fleet(base=base, redis=redis, pg=pg, s3=s3, env=env, catalog_dir=base / "catalog")
         catalog = write_small_catalog(fleet.catalog_dir, n_skus)
         upload_catalog(fleet)
-        fleet.dagster = start_control_host(fleet, catalog)
+        fleet.dagster = start_control_host(fleet, catalog, write_workspace(base, code_location))
         fleet.dagster_cli("instance", "concurrency", "set", "skustudio_generation", str(generation_slots))
         return fleet
     except BaseException:
@@ -289,7 +293,14 @@ def start_fleet(base: Path, *, n_skus: int, promotions: dict[str, str], chunk_sk
         raise
 
 
-def start_control_host(fleet: Fleet, catalog: Path, startup_timeout: float = 300) -> RunningInstance:
+def write_workspace(base: Path, module: str) -> Path:
+    path = base / "workspace.yaml"
+    path.write_text(f"load_from:\n  - python_module:\n      module_name: {module}\n"
+                    f"      location_name: sku_studio\n      working_directory: {REPO_ROOT}\n", encoding="utf-8")
+    return path
+
+
+def start_control_host(fleet: Fleet, catalog: Path, workspace: Path, startup_timeout: float = 300) -> RunningInstance:
     """`dagster instance migrate`, then the webserver and the (faster-ticking) daemon on the control host."""
     bin_dir = Path(sys.executable).parent
     env = fleet.host_env(CONTROL)
@@ -298,8 +309,8 @@ def start_control_host(fleet: Fleet, catalog: Path, startup_timeout: float = 300
     inst = RunningInstance(url=f"http://127.0.0.1:{port}", dagster_home=Path(env["DAGSTER_HOME"]),
                            home=Path(env["SKUSTUDIO_HOME"]), catalog=catalog)
     commands = {
-        "webserver": [str(bin_dir / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        "daemon": [sys.executable, str(REPO_ROOT / "tests" / "helpers" / "fast_daemon.py"), "run", "-w", "workspace.yaml"],
+        "webserver": [str(bin_dir / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)],
+        "daemon": [sys.executable, str(REPO_ROOT / "tests" / "helpers" / "fast_daemon.py"), "run", "-w", str(workspace)],
     }
     try:
         for name, cmd in commands.items():
@@ -327,3 +338,50 @@ def stop_fleet(fleet: Fleet) -> None:
     fleet.pg.stop()
     fleet.redis.stop()
     log("fleet stopped")
+
+
+# ---- the instance, through GraphQL as the UI drives it -------------------------------------------------------
+def promotion_backfill(inst, promotion: str, skus: list[str], title: str, cutouts: bool = True) -> str:
+    """A backfill of the promotion's prompts, cutouts (unless `cutouts=False`), per-SKU stages and manifest."""
+    one = lambda key: {"start": key, "end": key}  # noqa: E731
+    cut = [{"assetKey": {"path": ["product_cutouts"]}, "partitions": {"ranges": [one(s) for s in skus]}}] if cutouts else []
+    return inst.launch_backfill([
+        {"assetKey": {"path": ["prompt_table"]}, "partitions": {"ranges": [one(promotion)]}},
+        *cut,
+        *({"assetKey": {"path": [stage]}, "partitions": {"ranges": [one(f"{promotion}|{s}") for s in skus]}}
+          for stage in STAGES),
+        {"assetKey": {"path": ["cdn_manifest"]}, "partitions": {"ranges": [one(promotion)]}},
+    ], title)
+
+
+def workers_of_run(inst, run_id: str) -> set[str]:
+    """The workers whose steps logged themselves in this run ("worker NAME (pid N): K partitions")."""
+    return {m.split()[1] for m in inst.run_messages(run_id) if m.startswith("worker ") and "(pid " in m}
+
+
+def stage_runs(backfill: dict) -> list[dict]:
+    """The runs of a backfill that ran the per-SKU step (its chunks)."""
+    return [r for r in backfill["runs"] if any(p["path"] == ["cdn_publish"] for p in r["assetSelection"] or [])]
+
+
+def sync_catalog(fleet) -> float:
+    """Run the catalog sync; wait until the regeneration sensor has evaluated it (its tick after the sync)."""
+    inst = fleet.dagster
+    run_id = inst.launch_job("catalog_sync")
+    assert inst.wait_for_run(run_id, timeout=600) == "SUCCESS", inst.run_messages(run_id)[-20:]
+    synced = time.time()
+    wait_until(f"a {REGENERATION_SENSOR} tick after the sync",
+               lambda: [t for t in inst.sensor_ticks(REGENERATION_SENSOR)
+                        if t["timestamp"] > synced and t["status"] != "STARTED"], 300, fleet, poll=2)
+    return synced
+
+
+def wait_until(what: str, condition, timeout: float, fleet, poll: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        fleet.dagster.check_alive()
+        time.sleep(poll)
+    raise AssertionError(f"{what}: not within {timeout}s\n{fleet.tail_logs()}")
