@@ -1,4 +1,6 @@
 """Benchmark: Z-Image inpainting throughput, our backend vs a plain diffusers loop, same process, same weights.
+(`bench/device_check.py` does the same without weights, with the full architecture at random, and writes the
+memory profile the slot sizing reads.)
 
     python bench/bench_zimage.py --model /models/Z-Image-Turbo            # real weights, GPU: 1024 x 768
     python bench/bench_zimage.py --tiny                                   # CPU smoke run on a tiny random model
@@ -26,7 +28,7 @@ from PIL import Image  # noqa: E402
 
 
 def make_requests(n: int, width: int, height: int, seed0: int = 0):
-    from skucore.base.types import SceneRequest
+    from gpu_ops.base import SceneRequest
 
     out = []
     for i in range(n):
@@ -81,7 +83,7 @@ def main(argv=None) -> int:
     ap.add_argument("--height", type=int, default=None, help="default 768 (real) / 96 (tiny)")
     ap.add_argument("--batches", default="1,2,4")
     ap.add_argument("--repeats", type=int, default=2, help="timed repetitions per measurement (after one warm-up)")
-    ap.add_argument("--steps", type=int, default=9)
+    ap.add_argument("--steps", type=int, default=None, help="default: the backend's (8, Turbo's schedule)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--cpu-offload", action="store_true")
@@ -102,7 +104,7 @@ def main(argv=None) -> int:
     model = args.model
     tmp = None
     if args.tiny:
-        from gpu_ops.tiny import build_tiny_zimage
+        from tests.helpers.tiny_zimage import build_tiny_zimage
 
         tmp = tempfile.TemporaryDirectory(prefix="tiny-zimage-")
         model = str(build_tiny_zimage(Path(tmp.name) / "pipe"))
@@ -120,16 +122,19 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     backend.load()
     load_s = time.perf_counter() - t0
-    pipe = backend._pipe("inpaint")
-    dev = backend._device
+    pipe = backend.pipelines["inpaint"]
+    described = backend.describe()
+    dev = torch.device(described["device"])
+    steps = backend.num_inference_steps
     card = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
     info = {
-        "model": "tiny random (gpu_ops.tiny)" if args.tiny else model,
+        "model": "tiny random (tests/helpers/tiny_zimage.py)" if args.tiny else model,
         "device": str(dev),
         "card": card,
-        "dtype": str(backend._torch_dtype).replace("torch.", ""),
+        "dtype": described["dtype"],
+        "attention_backend": described["attention_backend"],
         "size": f"{width}x{height}",
-        "steps": args.steps,
+        "steps": steps,
         "load_s": round(load_s, 3),
         "torch": torch.__version__,
     }
@@ -147,7 +152,7 @@ def main(argv=None) -> int:
                 strength=1.0,
                 height=r.height,
                 width=r.width,
-                num_inference_steps=args.steps,
+                num_inference_steps=steps,
                 guidance_scale=0.0,
                 generator=torch.Generator("cpu").manual_seed(r.seed),
             )

@@ -9,25 +9,37 @@ Guarantees of `paste_product`:
 - edge pixels (0 < mask < 255) are the alpha blend of original and scene;
 - the feathered seam and the contact shadow touch only pixels whose mask is non-zero (background side).
 
+Latent cells: Z-Image's VAE works on 8 x 8 pixel cells and the inpaint pipelines binarise the mask per cell
+(nearest neighbour), so a kept region snaps to cells. `latent_safe_mask` shrinks the kept region by a cell
+before the model sees it (the model repaints the product's outer ring, which the paste-back replaces), and the
+default feather (`DEFAULT_FEATHER_PX`) is wider than a cell, so no cell-sized halo of the canvas survives.
+
 Only numpy, Pillow and OpenCV: no torch here, so the CPU renderer and the tests can use it directly.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageFilter
 
+LATENT_CELL_PX = 8  # the VAE's downscale factor: one latent pixel covers 8 x 8 image pixels
+DEFAULT_FEATHER_PX = 12.0  # wider than a latent cell
+
 
 @dataclass(frozen=True)
 class ShadowSpec:
     """A soft elliptical contact shadow under the product's footprint, drawn on the background only.
-    `strength` is the darkening at the centre (0..1); sizes are fractions of the product's bounding box."""
+    `strength` is the darkening at the centre (0..1); sizes are fractions of the product's bounding box;
+    `dx_frac` moves the shadow sideways (a fraction of the box width, + = right: away from a light on the
+    left)."""
 
     strength: float = 0.35
     width_frac: float = 0.9
     height_frac: float = 0.08
     blur_frac: float = 0.04
+    dx_frac: float = 0.0
 
 
 def _as_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
@@ -69,7 +81,7 @@ def contact_shadow_map(mask: Image.Image | np.ndarray, spec: ShadowSpec = Shadow
         return shadow
     x0, y0, x1, y1 = box
     bw, bh = x1 - x0, y1 - y0
-    cx, cy = (x0 + x1 - 1) / 2.0, float(y1 - 1)
+    cx, cy = (x0 + x1 - 1) / 2.0 + spec.dx_frac * bw, float(y1 - 1)
     axes = (max(1, int(round(bw * spec.width_frac / 2))), max(1, int(round(bh * spec.height_frac))))
     cv2.ellipse(shadow, (int(round(cx)), int(round(cy))), axes, 0, 0, 360, 1.0, thickness=-1)
     sigma = max(0.8, spec.blur_frac * max(bw, bh))
@@ -95,11 +107,39 @@ def _nearest_product_colours(original: np.ndarray, keep: np.ndarray) -> tuple[np
     return lut_colours[labels], dist.astype(np.float32)
 
 
+def pad_to_multiple(img: Image.Image, multiple: int, fill_mask: bool) -> Image.Image:
+    """`img` padded right/bottom to multiples of `multiple`: masks with white (regenerate), images with
+    their edge pixels (never stretched)."""
+    w, h = img.size
+    pw, ph = math.ceil(w / multiple) * multiple, math.ceil(h / multiple) * multiple
+    if (pw, ph) == (w, h):
+        return img
+    arr = np.asarray(img)
+    pad = ((0, ph - h), (0, pw - w)) + (((0, 0),) if arr.ndim == 3 else ())
+    out = np.pad(arr, pad, mode="constant", constant_values=255) if fill_mask else np.pad(arr, pad, mode="edge")
+    return Image.fromarray(out, img.mode)
+
+
+def latent_safe_mask(mask: Image.Image, cell: int = LATENT_CELL_PX) -> Image.Image:
+    """The mask to hand the model: the kept (product) region shrunk by one latent cell, so that after the
+    pipeline snaps it to cells no kept cell holds canvas outside the product (which would come back as a
+    halo of the canvas colour). The product's own pixels are pasted back afterwards, so nothing of the
+    product is lost."""
+    import cv2
+
+    m = np.asarray(mask.convert("L"), dtype=np.uint8)
+    keep = (m < 128).astype(np.uint8)
+    if cell > 0 and keep.any():
+        keep = cv2.erode(keep, np.ones((2 * cell + 1, 2 * cell + 1), np.uint8), borderType=cv2.BORDER_CONSTANT,
+                         borderValue=0)
+    return Image.fromarray(np.where(keep.astype(bool), 0, 255).astype(np.uint8), "L")
+
+
 def paste_product(
     generated: Image.Image | np.ndarray,
     original: Image.Image | np.ndarray,
     mask: Image.Image | np.ndarray,
-    feather_px: float = 2.0,
+    feather_px: float = DEFAULT_FEATHER_PX,
     feather_strength: float = 0.5,
     shadow: ShadowSpec | None = None,
 ) -> Image.Image:
@@ -180,13 +220,13 @@ def upscale_scene(
     product_box: tuple[int, int, int, int] | None,
     method: str = "cpu",
     refiner=None,
-    feather_px: float = 2.0,
+    feather_px: float = DEFAULT_FEATHER_PX,
 ) -> Image.Image:
     """Enlarge a generated scene to `target_size` (w, h) and paste the product back at that scale.
 
     `product_rgba` is the product (RGBA, ideally the high-resolution cutout) and `product_box` its box in
     the TARGET pixels. `method`: "cpu" = Lanczos + unsharp mask; "img2img" = the CPU enlargement followed
-    by `refiner(enlarged_rgb) -> RGB image of the same size` (a low-strength img2img pass, see
+    by `refiner(enlarged_rgb) -> RGB image of the same size` (an img2img pass from a low noise level, see
     `ZImageBackend.refine`), then the product pasted back again. Product pixels with alpha 255 come back
     exactly as `product_rgba` (after resizing it to the box, if its size differs).
     """
@@ -203,3 +243,19 @@ def upscale_scene(
         return big.convert("RGB")
     canvas, mask = place_product(tuple(target_size), product_rgba, product_box)
     return paste_product(big, canvas, mask, feather_px=feather_px, shadow=None)
+
+
+def restore_low_frequencies(refined: Image.Image, original: Image.Image, radius_px: float = 2 * LATENT_CELL_PX,
+                            passes: int = 4) -> Image.Image:
+    """`refined` with its low frequencies (a Gaussian of `radius_px`) replaced by `original`'s: the fine
+    detail of a refine pass on the composition, colours and light of its input. One pass leaves what the blur
+    only half removes (mid frequencies); each further pass halves that again."""
+    import cv2
+
+    target = np.asarray(original.convert("RGB").resize(refined.size, Image.LANCZOS), dtype=np.float32)
+    out = np.asarray(refined.convert("RGB"), dtype=np.float32)
+    blur = lambda x: cv2.GaussianBlur(x, (0, 0), sigmaX=radius_px, sigmaY=radius_px)  # noqa: E731
+    low_target = blur(target)
+    for _ in range(max(1, passes)):
+        out = np.clip(out + low_target - blur(out), 0, 255)
+    return Image.fromarray(np.rint(out).astype(np.uint8), "RGB")

@@ -9,7 +9,10 @@ slot, and holds an OS file lock (`fcntl.flock` on `<lease_dir>/<device>.slot<i>.
 and a crashed process releases its slots when the OS closes its files.
 
 With `devices="auto"` the CUDA devices are detected lazily (torch imported only then); none found means
-["cpu"] with `fallback_reason` saying why, for the run's metadata.
+["cpu"] with `fallback_reason` saying why, for the run's metadata. Slots per detected GPU come from the model's
+memory (`gpu_ops.memory.plan_slots`: weights once per device, activations per slot, from the device check's
+profile when there is one); `describe()` shows each device's plan and why. `gb_per_slot` (one slot per that
+many GB) is still accepted for configurations that set it.
 """
 from __future__ import annotations
 
@@ -21,8 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from .memory import MemoryProfile, SlotPlan, load_profile, plan_slots
+
 GB = 1024**3
-DEFAULT_GB_PER_SLOT = 24
 
 
 class LeaseTimeout(TimeoutError):
@@ -62,28 +66,38 @@ def stable_index(key: str, n: int) -> int:
     return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") % n
 
 
-def detect_cuda_devices(gb_per_slot: float = DEFAULT_GB_PER_SLOT) -> tuple[list[str], dict[str, int], str | None]:
-    """(devices, slots by device from memory, fallback reason or None)."""
+def detect_cuda_devices(gb_per_slot: float | None = None, profile: MemoryProfile | None = None, max_batch: int = 4,
+                        max_slots: int = 8, side: int = 1024, extra_weights_gib: float = 0.0,
+                        ) -> tuple[list[str], dict[str, int], str | None, dict]:
+    """(devices, slots by device, fallback reason or None, SlotPlan by device). Slots come from the memory
+    plan, or from `gb_per_slot` when that is set."""
     try:
         import torch
     except ImportError:
-        return ["cpu"], {"cpu": 1}, "torch is not installed; no CUDA devices found"
+        return ["cpu"], {"cpu": 1}, "torch is not installed; no CUDA devices found", {}
     try:
         n = torch.cuda.device_count() if torch.cuda.is_available() else 0
     except Exception as exc:  # a broken driver should degrade to the CPU, not crash the code location
-        return ["cpu"], {"cpu": 1}, f"no CUDA devices found (CUDA error: {type(exc).__name__}: {exc})"
+        return ["cpu"], {"cpu": 1}, f"no CUDA devices found (CUDA error: {type(exc).__name__}: {exc})", {}
     if n == 0:
-        return ["cpu"], {"cpu": 1}, "no CUDA devices found"
-    devices, slots = [], {}
+        return ["cpu"], {"cpu": 1}, "no CUDA devices found", {}
+    profile = profile or load_profile()
+    devices, slots, plans = [], {}, {}
     for i in range(n):
         name = f"cuda:{i}"
         devices.append(name)
         try:
             total = torch.cuda.get_device_properties(i).total_memory
-            slots[name] = max(1, int(total // int(gb_per_slot * GB)))
-        except Exception:
+        except Exception:  # noqa: BLE001 - one unreadable device gets one slot
             slots[name] = 1
-    return devices, slots, None
+            continue
+        if gb_per_slot:
+            slots[name] = max(1, int(total // int(gb_per_slot * GB)))
+        else:
+            plans[name] = plan_slots(total / GB, profile, max_batch=max_batch, max_slots=max_slots, side=side,
+                                     extra_weights_gib=extra_weights_gib)
+            slots[name] = plans[name].slots
+    return devices, slots, None, plans
 
 
 class GpuPool:
@@ -92,8 +106,13 @@ class GpuPool:
         devices: list[str] | str | None = "auto",
         slots_per_device: int | None = None,
         lease_dir: str | os.PathLike | None = None,
-        gb_per_slot: float = DEFAULT_GB_PER_SLOT,
+        gb_per_slot: float | None = None,
         poll_s: float = 0.05,
+        memory_profile: MemoryProfile | str | None = None,
+        max_batch: int = 4,
+        max_slots: int = 8,
+        plan_side: int = 1024,
+        extra_weights_gib: float = 0.0,
     ):
         if isinstance(devices, str) and devices != "auto":
             devices = [d.strip() for d in devices.split(",") if d.strip()]
@@ -106,10 +125,16 @@ class GpuPool:
         self._configured = devices if devices not in (None, "auto") else None
         self._slots_cfg = int(slots_per_device) if slots_per_device is not None else None
         self.lease_dir = Path(lease_dir) if lease_dir else default_lease_dir()
-        self.gb_per_slot = gb_per_slot
+        self.gb_per_slot = gb_per_slot or None
         self.poll_s = poll_s
+        self.memory_profile = memory_profile
+        self.max_batch = int(max_batch)
+        self.max_slots = int(max_slots)
+        self.plan_side = int(plan_side)
+        self.extra_weights_gib = float(extra_weights_gib)
         self._devices: list[str] | None = None
         self._slots: dict[str, int] = {}
+        self._plans: dict[str, SlotPlan] = {}
         self._fallback_reason: str | None = None
 
     # ------------------------------------------------------------------ devices
@@ -121,7 +146,12 @@ class GpuPool:
             slots = {d: (self._slots_cfg or 1) for d in devices}
             reason = None
         else:
-            devices, mem_slots, reason = detect_cuda_devices(self.gb_per_slot)
+            profile = self.memory_profile
+            if profile is None or isinstance(profile, str):
+                profile = load_profile(profile)
+            devices, mem_slots, reason, self._plans = detect_cuda_devices(
+                self.gb_per_slot, profile, max_batch=self.max_batch, max_slots=self.max_slots, side=self.plan_side,
+                extra_weights_gib=self.extra_weights_gib)
             slots = {d: (self._slots_cfg or mem_slots.get(d, 1)) for d in devices}
         self._slots, self._fallback_reason, self._devices = slots, reason, devices
 
@@ -139,6 +169,11 @@ class GpuPool:
         self._ensure()
         return self._slots[device]
 
+    def plan(self, device: str) -> SlotPlan | None:
+        """The memory plan of a detected GPU (batch, tiling, offload, why), or None."""
+        self._ensure()
+        return self._plans.get(device)
+
     def device_for(self, partition_key: str) -> str:
         """The stable preferred device of a partition key."""
         devs = self.devices
@@ -151,6 +186,7 @@ class GpuPool:
             "slots_per_device": dict(self._slots),
             "fallback_reason": self._fallback_reason,
             "auto_detected": self._configured is None,
+            "memory_plans": {d: p.as_dict() for d, p in self._plans.items()},
             "lease_dir": str(self.lease_dir),
         }
 

@@ -1,75 +1,49 @@
-"""A client for OpenAI-compatible image servers (SGLang Diffusion, vLLM-Omni) serving Z-Image-Turbo.
+"""Scene generation through OpenAI-compatible image servers (SGLang Diffusion, vLLM-Omni) serving Z-Image-Turbo,
+doing only what the servers can.
 
-text2img: `POST {endpoint}/v1/images/generations`, JSON: prompt, n=1, size "WxH", response_format
-"b64_json", seed, num_inference_steps, guidance_scale, negative_prompt (and model when set).
-inpaint: `POST {endpoint}/v1/images/edits`, multipart: files `image` (PNG) and `mask` (PNG), form fields as
-above. The mask PNG carries both conventions: its RGB is our mask (white = regenerate, as diffusers reads
-it) and its alpha is 0 where the server may paint (OpenAI's "transparent = edit" rule).
+At start each endpoint is probed (`gpu_ops.server_probe`): which models it serves, whether it has an edits
+endpoint, whether an edit honours a mask. Then per scene:
+- text-to-image scenes (`mode="text2img"`), with or without a product: `POST /v1/images/generations`, then the
+  product composited onto the background with the scene matched to the product's light and shadow
+  (`gpu_ops.lighting`); lineage method "text2img+composite".
+- inpaint scenes (`mode="inpaint"`: the template wants the scene built around the product): `POST
+  /v1/images/edits` on endpoints whose edits honour a mask (lineage "inpaint"). Where none does, as
+  `inpaint_unsupported` says: "fail" (the default: the scene fails with reason `server_cannot_inpaint` and
+  what the probe found), "composite" (text-to-image + composite, lineage says it stood in for an inpaint and
+  why) or "in_process" (the in-process backend given as `in_process`, e.g. a ZImageBackend on a local GPU,
+  inpaints it; its lineage says so). A scene is never recorded as an inpaint that was not one.
 
-Retries with exponential backoff on timeouts, connection errors and 5xx (and 429); any other 4xx raises
-`ImageServerError` naming the status and the server's message at once. Requests rotate over the endpoints
-(a request's preferred endpoint comes from its key; a failed try moves to the next). The API key comes
-from the environment variable named by `api_key_env` only and is never logged or put into an error.
-Product pixels are pasted back with `gpu_ops.compose.paste_product`, as in the diffusers backend.
+Every request asks for PNG (`output_format`; servers answer JPEG otherwise), at a size rounded up to the
+model's multiple of 16 (the image is padded, the answer cropped back, never stretched), and sends a step count
+only when one is set (SGLang's own Z-Image default is 9; diffusers' is 8). Seeds: the server draws its noise on
+its GPU, so a seed there does not give diffusers' image. A scene that a server refuses or that keeps failing
+fails alone (`server_failed`); `generate` raises `SceneGenerationError` naming it.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 import logging
 import os
-import time
 
 from PIL import Image
 
-from skucore.base.types import SceneRequest
-
-from .base import validate_request
-from .compose import ShadowSpec, paste_product
+from .base import (METHOD_INPAINT, METHOD_TEXT2IMG, METHOD_TEXT2IMG_COMPOSITE, SERVER_CANNOT_INPAINT, SERVER_FAILED,
+                   SceneFailure, SceneRequest, SceneResult, images_or_raise, round_up, validate_request)
+from .compose import DEFAULT_FEATHER_PX, LATENT_CELL_PX, ShadowSpec, pad_to_multiple, paste_product
+from .lighting import composite_with_light
+from .server_http import ImageServerError, ImageServerHttp, mask_png, png_bytes
+from .server_probe import ServerCapabilities, probe_endpoint
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = {429, 500, 502, 503, 504}
+INPAINT_UNSUPPORTED = ("fail", "composite", "in_process")
+SIZE_MULTIPLE = 16
 
-
-class ImageServerError(RuntimeError):
-    """The image server refused a request (4xx) or kept failing after all retries."""
-
-    def __init__(self, message: str, status: int | None = None, endpoint: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.endpoint = endpoint
-
-
-def _png_bytes(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def mask_png(mask: Image.Image) -> bytes:
-    """Our "L" mask (white = regenerate) as an RGBA PNG whose alpha is 0 where the server may paint."""
-    m = mask.convert("L")
-    rgba = Image.merge("RGBA", (m, m, m, m.point(lambda v: 255 - v)))
-    return _png_bytes(rgba)
-
-
-def _server_message(resp) -> str:
-    try:
-        body = resp.json()
-    except ValueError:
-        return (resp.text or "").strip()[:500]
-    if isinstance(body, dict):
-        err = body.get("error", body.get("detail", body.get("message", body)))
-        if isinstance(err, dict):
-            err = err.get("message", err)
-        return str(err)[:500]
-    return str(body)[:500]
+__all__ = ["ImageServerBackend", "ImageServerError", "mask_png", "INPAINT_UNSUPPORTED"]
 
 
 class ImageServerBackend:
-    """Scene generation through remote image servers (implements `gpu_ops.base.SceneGenerator`)."""
+    """Scene generation through remote image servers (implements `gpu_ops.base.DetailedSceneGenerator`)."""
 
     backend_name = "server"
 
@@ -81,12 +55,18 @@ class ImageServerBackend:
         max_retries: int = 3,
         backoff_s: float = 1.0,
         api_key_env: str = "SKUSTUDIO_IMAGE_API_KEY",
-        num_inference_steps: int = 9,
+        num_inference_steps: int | None = None,
         guidance_scale: float = 0.0,
-        feather_px: float = 2.0,
+        feather_px: float = DEFAULT_FEATHER_PX,
         shadow: ShadowSpec | None = None,
         max_backoff_s: float = 30.0,
         session=None,
+        inpaint_unsupported: str = "fail",
+        in_process=None,
+        probe: bool = True,
+        can_inpaint: bool | None = None,
+        size_multiple: int = SIZE_MULTIPLE,
+        output_format: str = "png",
     ):
         if isinstance(endpoints, str):
             endpoints = [endpoints]
@@ -96,136 +76,192 @@ class ImageServerBackend:
         for e in endpoints:
             if not e.startswith(("http://", "https://")):
                 raise ValueError(f"ImageServerBackend: endpoint must start with http:// or https://, got {e!r}")
-        if max_retries < 0:
-            raise ValueError(f"ImageServerBackend: max_retries must be >= 0, got {max_retries}")
+        if inpaint_unsupported not in INPAINT_UNSUPPORTED:
+            raise ValueError(f"ImageServerBackend: inpaint_unsupported must be one of {INPAINT_UNSUPPORTED}, "
+                             f"got {inpaint_unsupported!r}")
+        if inpaint_unsupported == "in_process" and in_process is None:
+            raise ValueError("ImageServerBackend: inpaint_unsupported='in_process' needs an in-process backend")
+        if 0 < feather_px <= LATENT_CELL_PX:
+            raise ValueError(f"ImageServerBackend: feather_px must be wider than a latent cell ({LATENT_CELL_PX} px) "
+                             f"or 0, got {feather_px}")
+        if num_inference_steps is not None and int(num_inference_steps) < 1:
+            raise ValueError(f"ImageServerBackend: num_inference_steps must be >= 1 or None, got {num_inference_steps}")
         self.endpoints = endpoints
         self.model = model
         self.model_id = model or "server-default"
-        self.timeout_s = float(timeout_s)
-        self.max_retries = int(max_retries)
-        self.backoff_s = float(backoff_s)
-        self.max_backoff_s = float(max_backoff_s)
-        self.api_key_env = api_key_env
-        self.num_inference_steps = int(num_inference_steps)
+        self.http = ImageServerHttp(timeout_s, max_retries, backoff_s, max_backoff_s, api_key_env, session)
+        self.num_inference_steps = None if num_inference_steps is None else int(num_inference_steps)
         self.guidance_scale = float(guidance_scale)
         self.feather_px = float(feather_px)
         self.shadow = shadow
-        self._session = session
-        self.request_count = 0  # HTTP attempts made, for tests and run metadata
+        self.inpaint_unsupported = inpaint_unsupported
+        self.in_process = in_process
+        self.probe_enabled = bool(probe)
+        self.can_inpaint_setting = can_inpaint
+        self.size_multiple = int(size_multiple)
+        self.output_format = output_format
+        self.capabilities: dict[str, ServerCapabilities] = {}
 
-    # ------------------------------------------------------------------ http
+    # ------------------------------------------------------------------ compatibility with the old client
     @property
-    def session(self):
-        if self._session is None:
-            import requests
+    def request_count(self) -> int:
+        return self.http.request_count
 
-            self._session = requests.Session()
-        return self._session
+    @property
+    def api_key_env(self) -> str:
+        return self.http.api_key_env
 
-    def _headers(self) -> dict:
-        key = os.environ.get(self.api_key_env, "") if self.api_key_env else ""
-        return {"Authorization": f"Bearer {key}"} if key else {}
+    # ------------------------------------------------------------------ capabilities
+    def probe(self) -> dict[str, ServerCapabilities]:
+        """Probe every endpoint not probed yet (or take `can_inpaint` as given); the result is kept."""
+        for e in self.endpoints:
+            if e in self.capabilities:
+                continue
+            if self.can_inpaint_setting is not None or not self.probe_enabled:
+                caps = ServerCapabilities(endpoint=e, honours_mask=bool(self.can_inpaint_setting))
+                caps.notes.append("can_inpaint set in the configuration" if self.can_inpaint_setting is not None
+                                  else "not probed (probe off) and can_inpaint not set")
+            else:
+                caps = probe_endpoint(self.http, e, self.model, self._fields_base())
+                log.info("image server %s: %s", e, caps.as_dict())
+            self.capabilities[e] = caps
+        return self.capabilities
 
-    def _fields(self, req: SceneRequest) -> dict:
-        fields = {
-            "prompt": req.prompt,
-            "n": 1,
-            "size": f"{int(req.width)}x{int(req.height)}",
-            "response_format": "b64_json",
-            "seed": int(req.seed),
-            "num_inference_steps": self.num_inference_steps,
-            "guidance_scale": self.guidance_scale,
-        }
-        if req.negative_prompt:
-            fields["negative_prompt"] = req.negative_prompt
+    def _usable(self, inpaint: bool) -> list[str]:
+        caps = self.probe()
+        ok = [e for e in self.endpoints if caps[e].model_served is not False]
+        return [e for e in ok if caps[e].can_inpaint] if inpaint else ok
+
+    # ------------------------------------------------------------------ requests
+    def _fields_base(self) -> dict:
+        fields: dict = {"n": 1, "response_format": "b64_json", "output_format": self.output_format,
+                        "guidance_scale": self.guidance_scale}
+        if self.num_inference_steps is not None:
+            fields["num_inference_steps"] = self.num_inference_steps
         if self.model:
             fields["model"] = self.model
         return fields
 
-    def _start_index(self, req: SceneRequest) -> int:
-        if len(self.endpoints) == 1 or not req.key:
-            return 0
-        return int.from_bytes(hashlib.sha256(req.key.encode("utf-8")).digest()[:8], "big") % len(self.endpoints)
+    def _fields(self, req: SceneRequest, size: tuple[int, int]) -> dict:
+        fields = {**self._fields_base(), "prompt": req.prompt, "size": f"{size[0]}x{size[1]}", "seed": int(req.seed)}
+        if req.negative_prompt:
+            fields["negative_prompt"] = req.negative_prompt
+        return fields
 
-    def _post_once(self, endpoint: str, req: SceneRequest):
-        fields = self._fields(req)
-        if req.mode == "inpaint":
-            url = f"{endpoint}/v1/images/edits"
-            files = {
-                "image": ("image.png", _png_bytes(req.init_image.convert("RGB")), "image/png"),
-                "mask": ("mask.png", mask_png(req.mask), "image/png"),
-            }
+    def _rotation(self, req: SceneRequest, endpoints: list[str]) -> list[str]:
+        if len(endpoints) == 1 or not req.key:
+            return list(endpoints)
+        start = int.from_bytes(hashlib.sha256(req.key.encode("utf-8")).digest()[:8], "big") % len(endpoints)
+        return endpoints[start:] + endpoints[:start]
+
+    def _server_scene(self, req: SceneRequest, inpaint: bool, endpoints: list[str]) -> tuple[Image.Image, dict]:
+        """The server's picture at the request's size (before the product goes on) and where it came from."""
+        w, h = int(req.width), int(req.height)
+        size = (round_up(w, self.size_multiple), round_up(h, self.size_multiple))
+        fields = self._fields(req, size)
+        if inpaint:
+            image = pad_to_multiple(req.init_image.convert("RGB"), self.size_multiple, fill_mask=False)
+            mask = pad_to_multiple(req.mask.convert("L"), self.size_multiple, fill_mask=True)
+            files = {"image": ("image.png", png_bytes(image), "image/png"),
+                     "mask": ("mask.png", mask_png(mask), "image/png"),
+                     "mask_image": ("mask.png", mask_png(mask), "image/png")}
             data = {k: str(v) for k, v in fields.items()}
-            return self.session.post(url, data=data, files=files, headers=self._headers(), timeout=self.timeout_s)
-        url = f"{endpoint}/v1/images/generations"
-        return self.session.post(url, json=fields, headers=self._headers(), timeout=self.timeout_s)
 
-    def _request_image(self, req: SceneRequest) -> Image.Image:
-        import requests
+            def send(endpoint):
+                return self.http.post_once(f"{endpoint}/v1/images/edits", data=data, files=files)
+        else:
+            def send(endpoint):
+                return self.http.post_once(f"{endpoint}/v1/images/generations", json=fields)
+        img, endpoint, fmt = self.http.request_image(req.key or "a scene", self._rotation(req, endpoints), send)
+        if img.size != size:  # the server rounded differently: scale its picture to what was asked, then crop
+            img = img.resize(size, Image.LANCZOS)
+        return img.crop((0, 0, w, h)), {"endpoint": endpoint, "size_sent": f"{size[0]}x{size[1]}",
+                                        "format_received": fmt}
 
-        start = self._start_index(req)
-        last_problem = "no attempt made"
-        for attempt in range(self.max_retries + 1):
-            endpoint = self.endpoints[(start + attempt) % len(self.endpoints)]
-            self.request_count += 1
-            try:
-                resp = self._post_once(endpoint, req)
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                last_problem = f"{type(exc).__name__} from {endpoint}"
-                log.warning("image server %s: %s (attempt %d/%d)", endpoint, type(exc).__name__,
-                            attempt + 1, self.max_retries + 1)
-            else:
-                if resp.status_code == 200:
-                    return self._decode(resp, endpoint)
-                message = _server_message(resp)
-                if resp.status_code in RETRY_STATUSES or resp.status_code >= 500:
-                    last_problem = f"HTTP {resp.status_code} from {endpoint}: {message}"
-                    log.warning("image server %s: HTTP %d (attempt %d/%d)", endpoint, resp.status_code,
-                                attempt + 1, self.max_retries + 1)
-                else:
-                    raise ImageServerError(
-                        f"image server {endpoint} refused the request for {req.key or 'a scene'}: "
-                        f"HTTP {resp.status_code}: {message}",
-                        status=resp.status_code,
-                        endpoint=endpoint,
-                    )
-            if attempt < self.max_retries:
-                time.sleep(min(self.max_backoff_s, self.backoff_s * (2**attempt)))
-        raise ImageServerError(
-            f"image server gave no image for {req.key or 'a scene'} after {self.max_retries + 1} attempts; "
-            f"last problem: {last_problem}"
-        )
+    def _lineage(self, method: str, where: dict, **extra) -> dict:
+        out = {"backend": self.backend_name, "method": method, "model": self.model_id,
+               "device_class": f"image server {where.get('endpoint')}", "dtype": None, "attention_backend": None,
+               "steps": self.num_inference_steps if self.num_inference_steps is not None else "server default",
+               "guidance_scale": self.guidance_scale, "feather_px": self.feather_px, "fallback": None}
+        out.update(where)
+        out.update(extra)
+        return out
 
-    @staticmethod
-    def _decode(resp, endpoint: str) -> Image.Image:
-        try:
-            body = resp.json()
-            b64 = body["data"][0]["b64_json"]
-            img = Image.open(io.BytesIO(base64.b64decode(b64)))
-            img.load()
-        except (ValueError, KeyError, IndexError, TypeError, OSError) as exc:
-            raise ImageServerError(
-                f"image server {endpoint} answered 200 without a decodable data[0].b64_json ({type(exc).__name__})",
-                status=resp.status_code,
-                endpoint=endpoint,
-            ) from exc
-        return img.convert("RGB")
+    def _composite_scene(self, req: SceneRequest, endpoints: list[str], **extra) -> SceneResult:
+        scene, where = self._server_scene(req, inpaint=False, endpoints=endpoints)
+        if req.init_image is None or req.mask is None:
+            return SceneResult(req.key, scene, self._lineage(METHOD_TEXT2IMG, where, **extra))
+        image, info = composite_with_light(scene, req.init_image, req.mask, feather_px=self.feather_px)
+        return SceneResult(req.key, image, self._lineage(METHOD_TEXT2IMG_COMPOSITE, where, light_match=info.as_dict(),
+                                                         **extra))
+
+    def _inpaint_scene(self, req: SceneRequest, endpoints: list[str]) -> SceneResult:
+        scene, where = self._server_scene(req, inpaint=True, endpoints=endpoints)
+        image = paste_product(scene, req.init_image, req.mask, feather_px=self.feather_px, shadow=self.shadow)
+        return SceneResult(req.key, image, self._lineage(METHOD_INPAINT, where))
 
     # ------------------------------------------------------------------ generation
     def generate(self, requests: list[SceneRequest]) -> list[Image.Image]:
-        """One RGB image per request, in order, product pixels pasted back exactly."""
+        """One RGB image per request, in order, product pixels pasted back exactly; SceneGenerationError
+        when any scene failed."""
+        return images_or_raise(self.generate_scenes(requests))
+
+    def generate_scenes(self, requests: list[SceneRequest]) -> list[SceneResult]:
         requests = list(requests)
         for r in requests:
             validate_request(r)
-        out = []
-        for r in requests:
-            img = self._request_image(r)
-            if img.size != (r.width, r.height):
-                img = img.resize((int(r.width), int(r.height)), Image.LANCZOS)
-            if r.init_image is not None and r.mask is not None:
-                img = paste_product(img, r.init_image, r.mask, feather_px=self.feather_px, shadow=self.shadow)
-            out.append(img)
-        return out
+        if not requests:
+            return []
+        t2i_endpoints = self._usable(inpaint=False)
+        inpaint_endpoints = self._usable(inpaint=True)
+        results: list[SceneResult | None] = [None] * len(requests)
+        local: list[int] = []
+        for i, r in enumerate(requests):
+            if r.mode == "inpaint" and not inpaint_endpoints:
+                why = self._why_no_inpaint()
+                if self.inpaint_unsupported == "in_process":
+                    local.append(i)
+                    continue
+                if self.inpaint_unsupported == "fail":
+                    results[i] = SceneResult(r.key, error=SceneFailure(r.key, SERVER_CANNOT_INPAINT, (
+                        f"the template asks for an inpaint around the product and no image server can do one "
+                        f"({why}); set inpaint_unsupported to 'composite' (a text-to-image background with the "
+                        f"product composited) or 'in_process' (inpaint on a local GPU)")))
+                    continue
+            results[i] = self._one(r, t2i_endpoints, inpaint_endpoints)
+        if local:
+            self._in_process_scenes([requests[i] for i in local], local, results)
+        return results  # type: ignore[return-value]
+
+    def _why_no_inpaint(self) -> str:
+        return "; ".join(f"{e}: {c.why_not_inpaint()}" for e, c in self.capabilities.items())
+
+    def _one(self, r: SceneRequest, t2i_endpoints: list[str], inpaint_endpoints: list[str]) -> SceneResult:
+        if not t2i_endpoints:
+            return SceneResult(r.key, error=SceneFailure(r.key, SERVER_FAILED,
+                                                         f"no image server serves {self.model!r}: {self._why_no_inpaint()}"))
+        try:
+            if r.mode == "inpaint" and inpaint_endpoints:
+                return self._inpaint_scene(r, inpaint_endpoints)
+            if r.mode == "inpaint":  # inpaint_unsupported == "composite"
+                return self._composite_scene(r, t2i_endpoints, requested_method=METHOD_INPAINT,
+                                             substituted_because=f"no image server can inpaint: {self._why_no_inpaint()}")
+            return self._composite_scene(r, t2i_endpoints)
+        except ImageServerError as exc:
+            return SceneResult(r.key, error=SceneFailure(r.key, SERVER_FAILED, str(exc)))
+
+    def _in_process_scenes(self, reqs: list[SceneRequest], where: list[int], results: list) -> None:
+        inner = self.in_process
+        if hasattr(inner, "generate_scenes"):
+            got = inner.generate_scenes(reqs)
+        else:
+            got = [SceneResult(r.key, im, {"backend": getattr(inner, "backend_name", "in_process"), "method": METHOD_INPAINT})
+                   for r, im in zip(reqs, inner.generate(reqs))]
+        for i, res in zip(where, got):
+            if res.ok:
+                res.generation = {**res.generation, "served_in_process": True,
+                                  "why_not_server": f"no image server can inpaint: {self._why_no_inpaint()}"}
+            results[i] = res
 
     def describe(self) -> dict:
         return {
@@ -234,7 +270,12 @@ class ImageServerBackend:
             "endpoints": list(self.endpoints),
             "num_inference_steps": self.num_inference_steps,
             "guidance_scale": self.guidance_scale,
-            "api_key_env": self.api_key_env,
-            "api_key_set": bool(os.environ.get(self.api_key_env or "", "")),
+            "inpaint_unsupported": self.inpaint_unsupported,
+            "capabilities": {e: c.as_dict() for e, c in self.capabilities.items()},
+            "api_key_env": self.http.api_key_env,
+            "api_key_set": bool(os.environ.get(self.http.api_key_env or "", "")),
         }
 
+    def unload(self) -> None:
+        if self.in_process is not None and hasattr(self.in_process, "unload"):
+            self.in_process.unload()

@@ -1,45 +1,49 @@
 """Z-Image-Turbo through diffusers, in process.
 
 `ZImageBackend(model).generate(requests)` inpaints the background around each product (mask white =
-regenerate) or generates a text-to-image scene, then pastes the product's own pixels back exactly
-(`gpu_ops.compose.paste_product`). torch and diffusers are imported inside methods, so importing this
-module costs nothing on a machine without them.
+regenerate) or generates a text-to-image scene and composites the product onto it with the scene matched to
+the product's light (`gpu_ops.lighting`); either way the product's own pixels are pasted back exactly
+(`gpu_ops.compose.paste_product`, feathered wider than a latent cell). `generate_scenes` returns, per scene,
+the image or why it failed, and what made it (for the lineage). torch and diffusers are imported inside
+methods, so importing this module costs nothing on a machine without them. Loading: `gpu_ops.zimage_loading`.
 
-Loading: `from_pretrained` of a local folder or a hub id, never blocking on the network unless
-`allow_download=True` (a hub id is then looked up in the local Hugging Face cache only). The components
-are loaded once (`ZImageInpaintPipeline`); the text-to-image, img2img and ControlNet pipelines share them
-through `from_pipe`. `load_count` (per instance) and `total_loads()` (per process) count real loads.
+Steps: 8 by default (Turbo's distilled schedule in diffusers 0.42.1); with a ControlNet, the inpaint scenes
+use the ControlNet version's documented steps and scale (`gpu_ops.controlnet`). Larger-than-native scenes are
+generated at `native_max_side`, enlarged, optionally refined by an img2img pass that starts at
+`refine_sigma` (`gpu_ops.schedule`), and the product pasted back at full size.
 
-Determinism: one `torch.Generator` per image seeded from the request's seed. Generators live on
-`generator_device` ("cpu" by default: the initial noise is then the same on every machine; diffusers
-moves it to the execution device). Same requests in the same batches give the same bytes. A batch of N and
-N single calls agree to float rounding only (about 1e-6 before quantisation on the CPU, i.e. at most one
-8-bit level in a few background pixels); product pixels are identical either way because they are pasted
-back. Set `max_batch=1` where byte-identity across different batchings matters more than throughput.
+CUDA out of memory: the cache is freed and every scene of the failed batch is retried once alone (batch 1,
+VAE tiling on); a scene that fails again fails alone with reason `cuda_out_of_memory`, the others come out.
+Later batches are halved. `generate` raises `SceneGenerationError` (which scenes, why) in that case.
+
+Determinism (what the tests hold): one `torch.Generator` per image seeded from the request's seed, on
+`generator_device` ("cpu" by default, so the initial noise is the same everywhere). The same requests in the
+same batches on the same device class, dtype and attention backend give the same bytes (lineage records
+all four). A batch of N and N single calls agree to float rounding only: on a CPU in float32 at most a few
+8-bit levels in a few background pixels; in bf16 on a GPU they differ visibly, so byte-identical re-renders
+need the same batch composition (or `max_batch=1`). Product pixels are identical either way: pasted back.
 """
 from __future__ import annotations
 
 import logging
-import dataclasses
-import math
-import os
 import threading
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
-from skucore.base.types import SceneRequest
-
-from .base import ModelNotFoundError, group_requests, validate_request
-from .compose import ShadowSpec, paste_product, upscale_cpu
-from .compose import upscale_scene as _upscale_scene
-from .control import CONTROL_MODES, control_image
+from .base import (METHOD_CONTROLNET_INPAINT, METHOD_INPAINT, METHOD_TEXT2IMG, METHOD_TEXT2IMG_COMPOSITE,
+                   SceneRequest, SceneResult, group_requests, images_or_raise, validate_request)
+from .compose import DEFAULT_FEATHER_PX, LATENT_CELL_PX, ShadowSpec
+from .control import CONTROL_MODES
+from .memory import free_device_memory
+from .schedule import (DEFAULT_REFINE_SIGMA, DEFAULT_REFINE_STEPS, DIFFUSERS_TURBO_STEPS, refine_sigmas,
+                       strength_start_sigma)
+from .speed import MODEL_TOKEN_MULTIPLE, prompt_bucket, prompt_token_count, validate_bucket
+from .zimage_loading import DEFAULT_MODEL, LoadedZImage, load_zimage
+from .zimage_run import ZImageRunner
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "Tongyi-MAI/Z-Image-Turbo"
 UPSCALE_METHODS = ("cpu", "img2img")
 
 _LOAD_LOCK = threading.Lock()
@@ -51,47 +55,8 @@ def total_loads() -> int:
     return _TOTAL_LOADS
 
 
-def _hf_cache_dir() -> str:
-    try:
-        from huggingface_hub import constants
-
-        return str(constants.HF_HUB_CACHE)
-    except Exception:  # pragma: no cover - huggingface_hub always ships with diffusers
-        return os.path.join(os.environ.get("HF_HOME", "~/.cache/huggingface"), "hub")
-
-
-def _looks_like_path(model: str) -> bool:
-    if model.startswith(("/", ".", "~")) or "\\" in model:
-        return True
-    return model.count("/") != 1
-
-
-def _how_to_get(model: str) -> str:
-    hub_id = model if not _looks_like_path(model) else DEFAULT_MODEL
-    return (
-        f"Download the weights on a machine with internet access, e.g. "
-        f"`huggingface-cli download {hub_id} --local-dir /models/Z-Image-Turbo`, copy the folder here and "
-        f"point the model setting at it (or pre-fill the Hugging Face cache and set allow_download only "
-        f"where the network is reachable)."
-    )
-
-
-def _pad_to_multiple(img: Image.Image, multiple: int, fill_mask: bool) -> Image.Image:
-    w, h = img.size
-    pw, ph = math.ceil(w / multiple) * multiple, math.ceil(h / multiple) * multiple
-    if (pw, ph) == (w, h):
-        return img
-    arr = np.asarray(img)
-    pad = ((0, ph - h), (0, pw - w)) + (((0, 0),) if arr.ndim == 3 else ())
-    if fill_mask:
-        out = np.pad(arr, pad, mode="constant", constant_values=255)
-    else:
-        out = np.pad(arr, pad, mode="edge")
-    return Image.fromarray(out, img.mode)
-
-
-class ZImageBackend:
-    """In-process Z-Image-Turbo generator (implements `gpu_ops.base.SceneGenerator`)."""
+class ZImageBackend(ZImageRunner):
+    """In-process Z-Image-Turbo generator (implements `gpu_ops.base.DetailedSceneGenerator`)."""
 
     backend_name = "diffusers"
 
@@ -102,292 +67,178 @@ class ZImageBackend:
         dtype: str = "auto",
         enable_cpu_offload: bool = False,
         enable_vae_tiling: bool = False,
-        num_inference_steps: int = 9,
+        num_inference_steps: int | None = None,
         guidance_scale: float = 0.0,
         max_batch: int = 4,
         controlnet: str | None = None,
         control_mode: str | None = None,
-        controlnet_conditioning_scale: float = 0.75,
+        controlnet_conditioning_scale: float | None = None,
         upscale: str | None = None,
-        upscale_strength: float = 0.3,
-        feather_px: float = 2.0,
+        upscale_strength: float | None = None,
+        feather_px: float = DEFAULT_FEATHER_PX,
         shadow: ShadowSpec | None = None,
         allow_download: bool = False,
         max_sequence_length: int = 512,
         generator_device: str = "cpu",
         native_max_side: int = 1024,
+        controlnet_config: str | None = None,
+        controlnet_version: str | None = None,
+        controlnet_steps: int | None = None,
+        refine_sigma: float = DEFAULT_REFINE_SIGMA,
+        refine_steps: int = DEFAULT_REFINE_STEPS,
+        refine_keep_low_frequencies: bool = True,
+        attention_backend: str = "auto",
+        compile_blocks: bool = False,
+        compile_backend: str = "inductor",
+        prompt_bucket_tokens: int = MODEL_TOKEN_MULTIPLE,
+        pipeline: Any = None,
     ):
+        where = "ZImageBackend"
         if not model:
-            raise ValueError("ZImageBackend: model (a local folder or a hub id) is required")
-        if num_inference_steps < 1:
-            raise ValueError(f"ZImageBackend: num_inference_steps must be >= 1, got {num_inference_steps}")
+            raise ValueError(f"{where}: model (a local folder or a hub id) is required")
+        steps = DIFFUSERS_TURBO_STEPS if num_inference_steps is None else int(num_inference_steps)
+        if steps < 1:
+            raise ValueError(f"{where}: num_inference_steps must be >= 1, got {num_inference_steps}")
         if max_batch < 1:
-            raise ValueError(f"ZImageBackend: max_batch must be >= 1, got {max_batch}")
+            raise ValueError(f"{where}: max_batch must be >= 1, got {max_batch}")
         if control_mode is not None and control_mode not in CONTROL_MODES:
-            raise ValueError(f"ZImageBackend: control_mode must be one of {CONTROL_MODES} or None, got {control_mode!r}")
+            raise ValueError(f"{where}: control_mode must be one of {CONTROL_MODES} or None, got {control_mode!r}")
         if control_mode is not None and not controlnet:
-            raise ValueError(f"ZImageBackend: control_mode={control_mode!r} needs a controlnet model (path or hub id)")
-        if controlnet and control_mode is None:
-            control_mode = "canny"
+            raise ValueError(f"{where}: control_mode={control_mode!r} needs a controlnet model (file, folder or hub id)")
         if upscale is not None and upscale not in UPSCALE_METHODS:
-            raise ValueError(f"ZImageBackend: upscale must be one of {UPSCALE_METHODS} or None, got {upscale!r}")
-        if not 0.0 < upscale_strength <= 1.0:
-            raise ValueError(f"ZImageBackend: upscale_strength must be in (0, 1], got {upscale_strength}")
+            raise ValueError(f"{where}: upscale must be one of {UPSCALE_METHODS} or None, got {upscale!r}")
         if str(dtype) in ("float16", "fp16", "half"):
-            raise ValueError("ZImageBackend: float16 is not supported by Z-Image (complex RoPE); use bfloat16")
+            raise ValueError(f"{where}: float16 is not supported by Z-Image (complex RoPE); use bfloat16")
+        if native_max_side < 64:
+            raise ValueError(f"{where}: native_max_side must be >= 64, got {native_max_side}")
+        if 0 < feather_px <= LATENT_CELL_PX:
+            raise ValueError(f"{where}: feather_px must be wider than a latent cell ({LATENT_CELL_PX} px) or 0, "
+                             f"got {feather_px}: the inpaint mask snaps to {LATENT_CELL_PX}-pixel cells")
+        if upscale_strength is not None:
+            # What the old setting really meant: strength s starts the img2img pass at this noise level.
+            refine_sigma = strength_start_sigma(float(upscale_strength), steps)
+            log.warning("%s: upscale_strength=%s is replaced by refine_sigma; it starts at sigma %.3f, which is "
+                        "used (0.1 to 0.15 keeps the scene)", where, upscale_strength, refine_sigma)
+        refine_sigmas(refine_sigma, refine_steps)  # validates both
         self.model = str(model)
-        self.model_id = self.model
+        self.model_id = self.model if pipeline is None else f"{self.model} (adopted pipeline)"
         self.device = device
         self.dtype = dtype
         self.enable_cpu_offload = bool(enable_cpu_offload)
         self.enable_vae_tiling = bool(enable_vae_tiling)
-        self.num_inference_steps = int(num_inference_steps)
+        self.num_inference_steps = steps
         self.guidance_scale = float(guidance_scale)
         self.max_batch = int(max_batch)
+        self.effective_max_batch = int(max_batch)  # halved after an out-of-memory
         self.controlnet = controlnet
-        self.control_mode = control_mode
-        self.controlnet_conditioning_scale = float(controlnet_conditioning_scale)
+        self.control_mode = control_mode or ("canny" if controlnet else None)
+        self.controlnet_conditioning_scale = controlnet_conditioning_scale
+        self.controlnet_config = controlnet_config
+        self.controlnet_version = controlnet_version
+        self.controlnet_steps = controlnet_steps
         self.upscale = upscale
-        self.upscale_strength = float(upscale_strength)
-        if native_max_side < 64:
-            raise ValueError(f"ZImageBackend: native_max_side must be >= 64, got {native_max_side}")
-        # Scenes larger than this are generated at the model's native size and enlarged afterwards (upscale
-        # "cpu": Lanczos + unsharp; "img2img": plus a low-strength refinement), then the product is pasted back
-        # at full size from the request's own pixels.
+        self.refine_sigma = float(refine_sigma)
+        self.refine_steps = int(refine_steps)
+        self.refine_keep_low_frequencies = bool(refine_keep_low_frequencies)
         self.native_max_side = int(native_max_side)
         self.feather_px = float(feather_px)
         self.shadow = shadow
         self.allow_download = bool(allow_download)
         self.max_sequence_length = int(max_sequence_length)
         self.generator_device = generator_device
+        self.attention_backend = attention_backend
+        self.compile_blocks = bool(compile_blocks)
+        self.compile_backend = compile_backend
+        self.prompt_bucket_tokens = validate_bucket(prompt_bucket_tokens)
         self.load_count = 0
+        self.oom_events = 0
+        self.last_refine_sigmas: list[float] = []
         self._lock = threading.RLock()
-        self._pipes: dict[str, Any] = {}
-        self._device = None
-        self._torch_dtype = None
-        self._multiple = 16
+        self._adopt = pipeline
+        self._loaded: LoadedZImage | None = None
 
     # ------------------------------------------------------------------ loading
     @property
     def loaded(self) -> bool:
-        return "inpaint" in self._pipes
+        return self._loaded is not None
 
-    def _resolve_device(self):
-        import torch
-
-        dev = self.device
-        if dev in (None, "", "auto"):
-            dev = "cuda" if torch.cuda.is_available() else "cpu"
-        dev = torch.device(dev)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"ZImageBackend: device {dev} requested but torch sees no CUDA device")
-        return dev
-
-    def _resolve_dtype(self, device):
-        import torch
-
-        name = str(self.dtype).replace("torch.", "")
-        if name in ("auto", "", "None"):
-            return torch.bfloat16 if device.type == "cuda" else torch.float32
-        table = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float32": torch.float32, "fp32": torch.float32}
-        if name not in table:
-            raise ValueError(f"ZImageBackend: dtype must be auto, bfloat16 or float32, got {self.dtype!r}")
-        return table[name]
-
-    def _resolve_source(self, what: str, name: str, marker: str) -> tuple[str, bool]:
-        """(source, is_local). Raises ModelNotFoundError for a path that does not hold a model."""
-        p = Path(name).expanduser()
-        if p.exists():
-            if not (p / marker).is_file():
-                raise ModelNotFoundError(
-                    f"{what} folder {p.resolve()} has no {marker}: it is not a diffusers {what} folder. "
-                    + _how_to_get(self.model)
-                )
-            return str(p), True
-        if _looks_like_path(name):
-            raise ModelNotFoundError(
-                f"{what} not found: looked for the local folder {p.resolve()} (does not exist). " + _how_to_get(self.model)
-            )
-        return name, False
-
-    def _hub_error(self, what: str, name: str, exc: Exception) -> ModelNotFoundError:
-        mode = "the local cache only (allow_download is off)" if not self.allow_download else "the hub and the local cache"
-        return ModelNotFoundError(
-            f"{what} {name!r} could not be loaded: looked in {mode}, Hugging Face cache dir {_hf_cache_dir()} "
-            f"({type(exc).__name__}: {exc}). " + _how_to_get(name)
-        )
+    @property
+    def pipelines(self) -> dict[str, Any]:
+        """The pipelines built so far, by kind ("inpaint", "text2img", "img2img", "controlnet_inpaint")."""
+        return dict(self._loaded.pipes) if self._loaded else {}
 
     def load(self) -> None:
         """Load the weights once (idempotent). Raises ModelNotFoundError when they are missing."""
         global _TOTAL_LOADS
         with self._lock:
-            if self.loaded:
+            if self._loaded is not None:
                 return
-            import torch  # noqa: F401
-            from diffusers import ZImageInpaintPipeline
-
-            device = self._resolve_device()
-            torch_dtype = self._resolve_dtype(device)
-            source, local = self._resolve_source("model", self.model, "model_index.json")
-            kwargs: dict[str, Any] = {"dtype": torch_dtype, "local_files_only": local or not self.allow_download}
-            try:
-                pipe = ZImageInpaintPipeline.from_pretrained(source, **kwargs)
-            except (OSError, ValueError) as exc:
-                if local:
-                    raise
-                raise self._hub_error("model", source, exc) from exc
-
-            cn_model = None
-            if self.controlnet:
-                from diffusers import ZImageControlNetModel
-
-                cn_source, cn_local = self._resolve_source("controlnet", self.controlnet, "config.json")
-                try:
-                    cn_model = ZImageControlNetModel.from_pretrained(
-                        cn_source, dtype=torch_dtype, local_files_only=cn_local or not self.allow_download
-                    )
-                except (OSError, ValueError) as exc:
-                    if cn_local:
-                        raise
-                    raise self._hub_error("controlnet", cn_source, exc) from exc
-
-            pipe.set_progress_bar_config(disable=True)
-            offload = self.enable_cpu_offload and device.type == "cuda"
-            if cn_model is not None and not offload:
-                cn_model.to(device)
-            if offload:
-                pipe.enable_model_cpu_offload(device=device)
-            else:
-                pipe.to(device)
-            if self.enable_vae_tiling:
-                pipe.vae.enable_tiling()
-            self._device = device
-            self._torch_dtype = torch_dtype
-            self._multiple = int(getattr(pipe, "vae_scale_factor", 8)) * 2
-            self._pipes = {"inpaint": pipe}
-            if cn_model is not None:
-                from diffusers import ZImageControlNetInpaintPipeline
-
-                # from_pipe casts every shared module to its `dtype` argument (float32 when omitted): pass ours.
-                cn_pipe = ZImageControlNetInpaintPipeline.from_pipe(pipe, controlnet=cn_model, dtype=torch_dtype)
-                cn_pipe.set_progress_bar_config(disable=True)
-                if offload:
-                    cn_pipe.enable_model_cpu_offload(device=device)
-                self._pipes["controlnet_inpaint"] = cn_pipe
+            self._loaded = load_zimage(self, pipeline=self._adopt)
+            self._adopt = None
             self.load_count += 1
             with _LOAD_LOCK:
                 _TOTAL_LOADS += 1
-            log.info("loaded %s on %s (%s), load #%d", self.model, device, torch_dtype, self.load_count)
+            log.info("loaded %s on %s (%s, attention %s), load #%d", self.model, self._loaded.device,
+                     self._loaded.torch_dtype, self._loaded.attention_backend, self.load_count)
+
+    def slot_view(self) -> "ZImageBackend":
+        """Another generator over the SAME loaded weights with its own pipelines and schedulers, for a second
+        concurrent slot on this device (weights held once; no new load is counted)."""
+        self.load()
+        if self.enable_cpu_offload:
+            raise ValueError("slot_view: with CPU offload every call moves the shared modules; one slot per device")
+        view = object.__new__(ZImageBackend)
+        view.__dict__.update(self.__dict__)
+        view._lock = threading.RLock()
+        view._loaded = self._loaded.view()  # type: ignore[union-attr]
+        view.last_refine_sigmas = []
+        return view
 
     def _pipe(self, kind: str):
-        """The pipeline for `kind` ("inpaint", "text2img", "img2img", "controlnet_inpaint"), sharing components."""
         self.load()
         with self._lock:
-            if kind in self._pipes:
-                return self._pipes[kind]
-            base = self._pipes["inpaint"]
-            if kind == "text2img":
-                from diffusers import ZImagePipeline as cls
-            elif kind == "img2img":
-                from diffusers import ZImageImg2ImgPipeline as cls
-            else:
-                raise KeyError(kind)
-            # from_pipe casts the shared modules to `dtype` (float32 when omitted, which would undo bf16).
-            pipe = cls.from_pipe(base, dtype=self._torch_dtype)
-            pipe.set_progress_bar_config(disable=True)
-            self._pipes[kind] = pipe
-            return pipe
+            return self._loaded.pipeline(kind)  # type: ignore[union-attr]
 
     def unload(self) -> None:
         """Drop the pipelines (frees device memory once nothing else holds them)."""
         with self._lock:
-            self._pipes = {}
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:  # pragma: no cover
-            pass
+            self._loaded = None
+        free_device_memory()
 
     def describe(self) -> dict:
+        ld = self._loaded
         return {
             "backend": self.backend_name,
             "model": self.model,
-            "device": str(self._device) if self._device is not None else str(self.device),
-            "dtype": str(self._torch_dtype).replace("torch.", "") if self._torch_dtype is not None else str(self.dtype),
+            "device": str(ld.device) if ld else str(self.device),
+            "device_class": ld.device_class if ld else None,
+            "dtype": str(ld.torch_dtype).replace("torch.", "") if ld else str(self.dtype),
+            "attention_backend": ld.attention_backend if ld else self.attention_backend,
             "num_inference_steps": self.num_inference_steps,
             "guidance_scale": self.guidance_scale,
             "max_batch": self.max_batch,
+            "effective_max_batch": self.effective_max_batch,
             "cpu_offload": self.enable_cpu_offload,
+            "offload_covers": ld.offload.covered if ld and ld.offload else [],
             "vae_tiling": self.enable_vae_tiling,
-            "controlnet": self.controlnet,
+            "compiled_blocks": self.compile_blocks,
+            "prompt_bucket_tokens": self.prompt_bucket_tokens,
+            "controlnet": dict(ld.controlnet_info) if ld and ld.controlnet_info else self.controlnet,
             "control_mode": self.control_mode,
             "upscale": self.upscale,
+            "refine_sigma": self.refine_sigma,
             "load_count": self.load_count,
+            "oom_events": self.oom_events,
         }
 
     # ------------------------------------------------------------------ generation
-    def _generators(self, seeds: list[int]):
-        import torch
-
-        dev = self.generator_device or "cpu"
-        if dev == "device":
-            dev = self._device
-        return [torch.Generator(device=dev).manual_seed(int(s)) for s in seeds]
-
-    def _common_kwargs(self, reqs: list[SceneRequest], width: int, height: int) -> dict:
-        kw: dict[str, Any] = {
-            "prompt": [r.prompt for r in reqs],
-            "height": height,
-            "width": width,
-            "num_inference_steps": self.num_inference_steps,
-            "guidance_scale": self.guidance_scale,
-            "generator": self._generators([r.seed for r in reqs]),
-            "max_sequence_length": self.max_sequence_length,
-        }
-        if self.guidance_scale > 0:
-            kw["negative_prompt"] = [r.negative_prompt or "" for r in reqs]
-        return kw
-
-    def _run_batch(self, reqs: list[SceneRequest]) -> list[Image.Image]:
-        import torch
-
-        w, h = int(reqs[0].width), int(reqs[0].height)
-        m = self._multiple
-        pw, ph = math.ceil(w / m) * m, math.ceil(h / m) * m
-        kw = self._common_kwargs(reqs, pw, ph)
-        mode = reqs[0].mode
-        with torch.inference_mode():
-            if mode == "inpaint":
-                inits = [_pad_to_multiple(r.init_image.convert("RGB"), m, fill_mask=False) for r in reqs]
-                masks = [_pad_to_multiple(r.mask.convert("L"), m, fill_mask=True) for r in reqs]
-                if "controlnet_inpaint" in self._pipes:
-                    ctrls = [control_image(self.control_mode, i, k) for i, k in zip(inits, masks)]
-                    images = self._pipes["controlnet_inpaint"](
-                        image=inits,
-                        mask_image=masks,
-                        control_image=ctrls,
-                        controlnet_conditioning_scale=self.controlnet_conditioning_scale,
-                        **kw,
-                    ).images
-                else:
-                    images = self._pipe("inpaint")(image=inits, mask_image=masks, strength=1.0, **kw).images
-            else:
-                images = self._pipe("text2img")(**kw).images
-        out = []
-        for r, im in zip(reqs, images):
-            im = im.convert("RGB")
-            if im.size != (pw, ph):  # a pipeline that rounded the size differently: never stretch the product
-                im = im.resize((pw, ph), Image.LANCZOS)
-            im = im.crop((0, 0, w, h))
-            if r.init_image is not None and r.mask is not None:
-                im = paste_product(im, r.init_image, r.mask, feather_px=self.feather_px, shadow=self.shadow)
-            out.append(im)
-        return out
-
     def generate(self, requests: list[SceneRequest]) -> list[Image.Image]:
-        """One RGB image per request, in request order; requests are batched by (mode, size) up to max_batch."""
+        """One RGB image per request, in request order; SceneGenerationError when any scene failed."""
+        return images_or_raise(self.generate_scenes(requests))
+
+    def generate_scenes(self, requests: list[SceneRequest]) -> list[SceneResult]:
+        """Per request: the image and how it was made, or why it failed. Requests are batched by (pipeline,
+        size, prompt bucket) up to max_batch."""
         requests = list(requests)
         for r in requests:
             validate_request(r)
@@ -395,75 +246,50 @@ class ZImageBackend:
             return []
         self.load()
         native = [self._at_native_size(r) for r in requests]
-        results: list[Image.Image | None] = [None] * len(requests)
-        for batch in group_requests(native, self.max_batch):
-            images = self._run_batch([native[i] for i in batch])
-            for i, im in zip(batch, images):
-                results[i] = im if native[i] is requests[i] else self._enlarge(im, requests[i])
+        kinds = [self._kind(r) for r in native]
+        buckets = self._buckets(native)
+        keys = [(k, int(r.width), int(r.height), b) for k, r, b in zip(kinds, native, buckets)]
+        results: list[SceneResult | None] = [None] * len(requests)
+        for batch in group_requests(native, self.effective_max_batch, keys=keys):
+            outcomes = self._run_with_oom_retry([native[i] for i in batch], kinds[batch[0]], buckets[batch[0]])
+            for i, (image, failure, info) in zip(batch, outcomes):
+                if failure is None and native[i] is not requests[i]:
+                    image, failure, extra = self._enlarge_guarded(image, requests[i], kinds[i])
+                    info.update(extra)
+                if failure is not None:
+                    results[i] = SceneResult(key=requests[i].key, error=failure)
+                else:
+                    results[i] = SceneResult(key=requests[i].key, image=image,
+                                             generation=self._lineage(requests[i], kinds[i], buckets[i], info))
         return results  # type: ignore[return-value]
 
-    def _at_native_size(self, r: SceneRequest) -> SceneRequest:
-        """`r` itself when it fits the model's native size, else a copy scaled down to it (multiples of 16)."""
-        w, h = int(r.width), int(r.height)
-        if max(w, h) <= self.native_max_side:
-            return r
-        scale = self.native_max_side / max(w, h)
-        m = self._multiple
-        nw, nh = max(m, round(w * scale / m) * m), max(m, round(h * scale / m) * m)
-        return dataclasses.replace(
-            r,
-            width=nw,
-            height=nh,
-            init_image=r.init_image.convert("RGB").resize((nw, nh), Image.LANCZOS) if r.init_image is not None else None,
-            mask=r.mask.convert("L").resize((nw, nh), Image.BILINEAR) if r.mask is not None else None,
-        )
+    def _kind(self, r: SceneRequest) -> str:
+        if r.mode == "inpaint":
+            return "controlnet_inpaint" if self.controlnet else "inpaint"
+        return "text2img"
 
-    def _enlarge(self, image: Image.Image, r: SceneRequest) -> Image.Image:
-        """A native-size scene back to the request's size; the product pasted back from the request's pixels."""
-        big = upscale_cpu(image, (int(r.width), int(r.height)))
-        if self.upscale == "img2img":
-            big = self.refine(big, prompt=r.prompt, seed=r.seed)
-        if r.init_image is not None and r.mask is not None:
-            big = paste_product(big, r.init_image, r.mask, feather_px=self.feather_px, shadow=self.shadow)
-        return big
+    def _buckets(self, reqs: list[SceneRequest]) -> list[int]:
+        tokenizer = getattr(self._loaded.pipes["inpaint"], "tokenizer", None)  # type: ignore[union-attr]
+        if tokenizer is None:
+            return [self.prompt_bucket_tokens] * len(reqs)
+        counts = {p: prompt_token_count(tokenizer, p, self.max_sequence_length) for p in {r.prompt for r in reqs}}
+        return [prompt_bucket(counts[r.prompt], self.prompt_bucket_tokens) for r in reqs]
 
-    # ------------------------------------------------------------------ detail
-    def refine(self, image: Image.Image, prompt: str = "", seed: int = 0, strength: float | None = None) -> Image.Image:
-        """A low-strength img2img pass over `image` (same size back)."""
-        import torch
-
-        strength = self.upscale_strength if strength is None else float(strength)
-        pipe = self._pipe("img2img")
-        w, h = image.size
-        padded = _pad_to_multiple(image.convert("RGB"), self._multiple, fill_mask=False)
-        steps = max(self.num_inference_steps, math.ceil(1.0 / strength))
-        with torch.inference_mode():
-            out = pipe(
-                prompt=prompt,
-                image=padded,
-                strength=strength,
-                height=padded.size[1],
-                width=padded.size[0],
-                num_inference_steps=steps,
-                guidance_scale=self.guidance_scale,
-                generator=self._generators([seed]),
-                max_sequence_length=self.max_sequence_length,
-            ).images[0]
-        return out.convert("RGB").crop((0, 0, w, h))
-
-    def upscale_scene(
-        self,
-        image: Image.Image,
-        target_size: tuple[int, int],
-        product_rgba: Image.Image | None,
-        product_box: tuple[int, int, int, int] | None,
-        method: str | None = None,
-        prompt: str = "",
-        seed: int = 0,
-    ) -> Image.Image:
-        """Enlarge to `target_size` with `method` (default: this backend's `upscale` setting, else "cpu")
-        and paste the product back at that scale (see `gpu_ops.compose.upscale_scene`)."""
-        method = method or self.upscale or "cpu"
-        refiner = (lambda im: self.refine(im, prompt=prompt, seed=seed)) if method == "img2img" else None
-        return _upscale_scene(image, target_size, product_rgba, product_box, method=method, refiner=refiner,
-                              feather_px=self.feather_px)
+    def _lineage(self, r: SceneRequest, kind: str, bucket: int, info: dict) -> dict:
+        ld = self._loaded
+        steps, scale = self._steps_for(kind)
+        method = {"inpaint": METHOD_INPAINT, "controlnet_inpaint": METHOD_CONTROLNET_INPAINT}.get(kind)
+        if method is None:
+            method = METHOD_TEXT2IMG_COMPOSITE if r.init_image is not None else METHOD_TEXT2IMG
+        out = {
+            "backend": self.backend_name, "method": method, "model": self.model_id,
+            "device_class": ld.device_class, "dtype": str(ld.torch_dtype).replace("torch.", ""),  # type: ignore[union-attr]
+            "attention_backend": ld.attention_backend, "steps": steps,  # type: ignore[union-attr]
+            "guidance_scale": self.guidance_scale, "prompt_bucket_tokens": bucket,
+            "cpu_offload": self.enable_cpu_offload, "compiled_blocks": self.compile_blocks,
+            "feather_px": self.feather_px, "fallback": None,
+        }
+        if kind == "controlnet_inpaint":
+            out["controlnet"] = {**ld.controlnet_info, "mode": self.control_mode, "conditioning_scale": scale}  # type: ignore[union-attr]
+        out.update(info)
+        return out

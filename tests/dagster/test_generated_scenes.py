@@ -1,6 +1,8 @@
 """The GPU path through Dagster, on the CPU with a tiny random-weight Z-Image loaded through `from_pretrained`:
 a range run over K SKUs loads the model once, lifestyle scenes come from the generator with the product's
-pixels kept, and their lineage says so."""
+pixels kept, and their lineage says so. With stand-in image servers (real HTTP on 127.0.0.1): one that cannot
+inpaint fails the SKUs in production settings with the reason, never a studio render; one that behaves like
+SGLang serves the scenes as text-to-image + composite when that is allowed."""
 import json
 from pathlib import Path
 
@@ -17,13 +19,14 @@ from resources.gpu import GpuPoolResource, SceneGeneratorResource
 from resources.promotions import PromotionLibrary
 from skucore.prompting.templates import default_library
 from tests.helpers.catalogs import prepare_promotion
+from tests.helpers.image_servers import StandInImageServer
 
 torch = pytest.importorskip("torch", reason="the GPU extra (torch, diffusers) is part of the test install")
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from gpu_ops.tiny import build_tiny_zimage
+    from tests.helpers.tiny_zimage import build_tiny_zimage
 
     return str(build_tiny_zimage(tmp_path_factory.mktemp("tiny-zimage")))
 
@@ -136,3 +139,61 @@ def test_failing_generated_scenes_regenerate_until_max_attempts_then_wait_for_re
     assert (2, "near_duplicate") in metrics and (1, "sharpness") in metrics  # regenerated images are fully scored
     queue = defs.resources["grading"].review_queue()
     assert final["image_key"] in {p["image_key"] for p in queue.pending("gpu_week")}
+
+
+def _server_resources(tmp_path, small_catalog, url: str, **generator) -> dict:
+    resources = local_resources(home=str(tmp_path / "home"), catalog=str(small_catalog))
+    resources.update(
+        promotions=PromotionLibrary(folder=str(_promotion(tmp_path / "promotions")), template_library=str(_generated_library(tmp_path))),
+        scene_generator=SceneGeneratorResource(backend="server", endpoints=[url], timeout_s=10, max_retries=1,
+                                               backoff_s=0.01, **generator),
+        gpu_pool=GpuPoolResource(devices=[url], lease_dir=str(tmp_path / "leases")),
+    )
+    return resources
+
+
+def test_server_without_edits_fails_the_skus_with_the_reason_in_production(tmp_path, small_catalog, small_platform):
+    """Production settings (no studio fallback, inpaint_unsupported "fail"): a server whose edits endpoint
+    answers 404 fails each SKU that has a generated scene, and the run says why; nothing is published."""
+    with StandInImageServer(kind="no_edits") as srv:
+        defs = build_definitions(_server_resources(tmp_path, small_catalog, srv.url, allow_studio_fallback=False))
+        with dg.instance_for_test() as instance:
+            start, end = prepare_promotion(defs, instance, "gpu_week")
+            skus = instance.get_dynamic_partitions(SKUS)
+            job = defs.resolve_job_def("promotion_images")
+            from assets.partitions import range_tags
+
+            result = job.execute_in_process(instance=instance, tags=range_tags(start, end), raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    data = failure.step_failure_data.user_failure_data
+    assert sorted(data.metadata["failed_partitions"].value) == sorted(f"gpu_week|{s}" for s in skus)
+    assert "server_cannot_inpaint" in data.description and "HTTP 404" in data.description
+    assert "studio fallback is off" in data.description
+    assert not srv.posts("/v1/images/generations")  # nothing was quietly generated instead
+    store = defs.resources["store"]
+    assert not any(store.exists(T.generated("gpu_week", s)) for s in skus)
+
+
+def test_sglang_like_server_serves_composites_when_allowed(tmp_path, small_catalog, small_platform):
+    from skucore.imaging.lineage import read_lineage
+
+    with StandInImageServer(kind="sglang") as srv:
+        defs = build_definitions(_server_resources(tmp_path, small_catalog, srv.url, allow_studio_fallback=False,
+                                                   inpaint_unsupported="composite"))
+        with dg.instance_for_test() as instance:
+            start, end = prepare_promotion(defs, instance, "gpu_week")
+            skus = instance.get_dynamic_partitions(SKUS)
+            stages = run_stage(defs, "promotion_images", instance, start=start, end=end)
+            assert stages.success, stages.failed
+    store = defs.resources["store"]
+    for sku in skus:
+        for r in store.read_table(T.generated("gpu_week", sku)).to_pylist():
+            if r["role"] != "lifestyle":
+                continue
+            lineage = read_lineage(store.get_bytes(r["image_key"]))
+            assert lineage["backend"] == "server" and lineage["ai_generated"] is True
+            assert lineage.get("fallback") in (None, "")
+            assert json.loads(r["fidelity"])["passed"] is True
+    assert len(srv.posts("/v1/images/generations")) >= len(skus)
+    assert len(srv.posts("/v1/images/edits")) == 1  # the probe only

@@ -1,11 +1,13 @@
-"""Tiny random-weight Z-Image pipeline folders for tests and the CPU benchmark.
+"""Tiny random-weight Z-Image pipeline folders for tests, the CPU benchmark and the device check's --tiny form
+(a test fixture: `from tests.helpers.tiny_zimage import build_tiny_zimage`).
 
 The components follow diffusers' own Z-Image fast tests (transformer dim 32 with 2 layers, a two-block
 AutoencoderKL with 16 latent channels, a Qwen3Model with hidden size 16), except the tokenizer: hub
 downloads fail on offline machines, so a byte-level BPE of ~300 tokens is trained here with the
 `tokenizers` package and wrapped in a transformers fast tokenizer with a Qwen-style chat template (the
 pipelines call `apply_chat_template`). Everything is seeded, then written with `save_pretrained`, so the
-folder loads through the same `from_pretrained` path as real weights.
+folder loads through the same `from_pretrained` path as real weights. `save_tiny_controlnet_file` writes the
+tiny ControlNet the way Union 2.x ships: one `.safetensors` file (plus the config folder a single file needs).
 """
 from __future__ import annotations
 
@@ -177,3 +179,25 @@ def build_tiny_zimage(folder: str | Path, seed: int = 0, with_controlnet: bool =
     if with_controlnet:
         build_tiny_controlnet(seed).save_pretrained(folder / "controlnet")
     return folder
+
+
+def save_tiny_controlnet_file(folder: str | Path, seed: int = 0, name: str = "tiny-controlnet-union.safetensors") -> tuple[Path, Path]:
+    """The tiny ControlNet as ONE .safetensors file (saved with `safetensors.torch.save_file`, as Union 2.x
+    ships) and a folder with its config.json. Returns (file, config folder)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model = build_tiny_controlnet(seed)
+    # Shared tensors are saved once each: contiguous copies, as a single-file checkpoint holds them.
+    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    path = folder / name
+    save_file(state, str(path))
+    config_dir = folder / "config"
+    config_dir.mkdir(exist_ok=True)
+    config = {k: v for k, v in dict(model.config).items() if not k.startswith("_")}
+    config["_class_name"] = "ZImageControlNetModel"
+    (config_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return path, config_dir

@@ -20,9 +20,20 @@ def product_scene(size: int = 64, seed: int = 0):
 
 
 def make_request(prompt="a sofa in a living room", seed=1, size=64, mode="inpaint", key="", scene_seed=0):
-    from skucore.base.types import SceneRequest
+    from gpu_ops.base import SceneRequest
 
     init, mask = product_scene(size, scene_seed)
     if mode == "text2img":
         return SceneRequest(prompt=prompt, negative_prompt="", seed=seed, width=size, height=size, init_image=init, mask=mask, mode="text2img", key=key)
     return SceneRequest(prompt=prompt, negative_prompt="blurry", seed=seed, width=size, height=size, init_image=init, mask=mask, mode="inpaint", key=key)
+
+
+def device_under_test() -> str:
+    """Where the GPU-path tests run: the CPU unless SKUSTUDIO_TEST_DEVICE says otherwise (the device check)."""
+    import os
+
+    return os.environ.get("SKUSTUDIO_TEST_DEVICE", "cpu")
+
+
+def on_cpu() -> bool:
+    return device_under_test() == "cpu"

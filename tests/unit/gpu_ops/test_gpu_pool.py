@@ -125,7 +125,7 @@ def test_threads_share_the_limit_too(tmp_path):
 
 
 def test_auto_falls_back_to_cpu_and_says_why(tmp_path, monkeypatch):
-    monkeypatch.setattr(pool_mod, "detect_cuda_devices", lambda gb=24: (["cpu"], {"cpu": 1}, "no CUDA devices found"))
+    monkeypatch.setattr(pool_mod, "detect_cuda_devices", lambda *a, **k: (["cpu"], {"cpu": 1}, "no CUDA devices found", {}))
     p = GpuPool("auto", lease_dir=tmp_path)
     d = p.describe()
     assert d["devices"] == ["cpu"] and d["fallback_reason"] == "no CUDA devices found" and d["auto_detected"]
@@ -166,10 +166,17 @@ def test_auto_detection_slots_from_memory(tmp_path, monkeypatch):
         cuda = FakeCuda
 
     monkeypatch.setitem(sys.modules, "torch", FakeTorch)
-    p = GpuPool("auto", lease_dir=tmp_path)
+    from gpu_ops.memory import ESTIMATED_PROFILE
+
+    p = GpuPool("auto", lease_dir=tmp_path, memory_profile=ESTIMATED_PROFILE)
     assert p.devices == ["cuda:0", "cuda:1"]
-    assert p.slots("cuda:0") == 3 and p.slots("cuda:1") == 1
+    # weights once per device + activations per slot: 80 GB holds 4 slots of batch 4, 24 GB one slot of
+    # batch 1 with VAE tiling
+    assert p.slots("cuda:0") == 4 and p.plan("cuda:0").batch == 4
+    assert p.slots("cuda:1") == 1 and p.plan("cuda:1").batch == 1 and p.plan("cuda:1").vae_tiling
+    assert "cuda:1" in p.describe()["memory_plans"]
     assert GpuPool("auto", slots_per_device=2, lease_dir=tmp_path).slots("cuda:0") == 2
+    assert GpuPool("auto", gb_per_slot=24, lease_dir=tmp_path).slots("cuda:0") == 3  # the old rule, when set
 
 
 def test_bad_config():

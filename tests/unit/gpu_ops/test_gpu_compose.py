@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from gpu_helpers import product_scene
+from tests.helpers.gpu import product_scene
 
 from gpu_ops.compose import ShadowSpec, contact_shadow_map, paste_product, place_product, product_bbox, upscale_scene
 
@@ -100,3 +100,53 @@ def test_upscale_img2img_calls_refiner_then_pastes_again():
     assert calls == [(64, 64)]
     a = np.asarray(out)
     assert (a[5:15, 5:15] == (255, 0, 0)).all() and (a[40, 40] == (0, 255, 0)).all()
+
+
+def test_latent_safe_mask_keeps_only_whole_cells_inside_the_product():
+    """The inpaint pipelines snap the mask to 8-pixel latent cells; the mask they get keeps nothing within a cell
+    of the product's edge, so no kept cell carries canvas from outside the product."""
+    from gpu_ops.compose import DEFAULT_FEATHER_PX, LATENT_CELL_PX, latent_safe_mask
+
+    init, mask = product_scene(size=96)
+    safe = np.asarray(latent_safe_mask(mask))
+    keep_orig = np.asarray(mask) < 128
+    keep_safe = safe == 0
+    assert keep_safe.any() and not (keep_safe & ~keep_orig).any()
+    # every kept pixel's whole neighbourhood of one cell is product
+    ys, xs = np.nonzero(keep_safe)
+    c = LATENT_CELL_PX
+    assert all(keep_orig[y - c : y + c + 1, x - c : x + c + 1].all() for y, x in zip(ys, xs))
+    assert DEFAULT_FEATHER_PX > LATENT_CELL_PX
+
+
+def test_composite_matches_shadow_to_the_products_light():
+    """A product lit from the left: the contact shadow falls to the right of it; its pixels stay exact."""
+    from gpu_ops.lighting import composite_with_light, estimate_product_light
+
+    size = 96
+    canvas = np.zeros((size, size, 3), np.uint8)
+    ramp = np.linspace(230, 60, 30).astype(np.uint8)  # bright on the left, dark on the right
+    canvas[30:70, 33:63] = ramp[None, :, None]
+    mask = np.full((size, size), 255, np.uint8)
+    mask[30:70, 33:63] = 0
+    init, m = Image.fromarray(canvas, "RGB"), Image.fromarray(mask, "L")
+    light = estimate_product_light(init, m)
+    assert light.from_x < -0.5  # from the left
+    scene = Image.new("RGB", (size, size), (150, 150, 150))
+    out, info = composite_with_light(scene, init, m, feather_px=0)
+    o = np.asarray(out).astype(int)
+    assert np.array_equal(o[mask == 0], canvas[mask == 0])
+    assert info.shadow_dx_frac > 0 and info.shadow_strength > 0
+    floor = o[62:76, :, 0]
+    left, right = floor[:, 20:48].mean(), floor[:, 48:76].mean()
+    assert right < left  # darker on the side away from the light
+
+
+def test_composite_brings_scene_exposure_toward_the_product():
+    from gpu_ops.lighting import GAIN_RANGE, composite_with_light
+
+    init, mask = product_scene(size=64)
+    dim = Image.new("RGB", (64, 64), (40, 40, 40))
+    out, info = composite_with_light(dim, init, mask, shadow=False, feather_px=0)
+    assert GAIN_RANGE[0] <= info.exposure_gain <= GAIN_RANGE[1] and info.exposure_gain > 1.0
+    assert np.asarray(out)[0, 0, 0] > 40

@@ -4,7 +4,7 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from gpu_helpers import make_request
+from tests.helpers.gpu import make_request
 
 from resources.gpu import GeneratorNotConfigured, GpuPoolResource, SceneGeneratorResource
 
@@ -44,6 +44,22 @@ def test_server_generator_pins_leased_endpoint():
     g = r.generator_for("http://b:2")
     assert g.endpoints == ["http://b:2", "http://a:1"]
     assert r.generator_for("http://b:2") is g
+    assert g.inpaint_unsupported == "fail" and g.num_inference_steps is None  # the server's own default steps
+    with pytest.raises(ValueError, match="inpaint_unsupported"):
+        SceneGeneratorResource(backend="server", endpoints=["http://a:1"], inpaint_unsupported="x").generator_for("http://a:1")
+
+
+def test_diffusers_generator_defaults_to_turbo_steps_and_a_wide_feather():
+    g = SceneGeneratorResource(backend="diffusers", model="x/y").generator_for("cpu")
+    assert g.num_inference_steps == 8 and g.feather_px > 8 and g.refine_sigma == 0.15
+    assert SceneGeneratorResource().memory_plan("cpu") is None  # sizing applies to CUDA devices only
+
+
+def test_server_in_process_inpaint_shares_one_local_model(tiny_model_dir):
+    r = SceneGeneratorResource(backend="server", endpoints=["http://a:1", "http://b:2"], model=str(tiny_model_dir),
+                               inpaint_unsupported="in_process", in_process_device="cpu")
+    a, b = r.generator_for("http://a:1"), r.generator_for("http://b:2")
+    assert a.in_process is b.in_process and a.in_process.backend_name == "diffusers"
 
 
 def test_backfill_of_k_skus_loads_the_model_once(tiny_model_dir, tmp_path):
