@@ -29,25 +29,37 @@ def _known_categories(templates: PromotionLibrary) -> list[str]:
     ],
 )
 def catalog(context: dg.AssetExecutionContext, store: StudioStore, catalog_source: CatalogSource, promotions: PromotionLibrary):
-    loaded = catalog_source.load(_known_categories(promotions))
+    from skucore.catalog.formats import CatalogError
+
+    try:
+        loaded = catalog_source.load(_known_categories(promotions))
+    except CatalogError as exc:  # a configuration error: the message says what to set; a traceback adds nothing
+        raise dg.Failure(description=f"catalog configuration error: {exc}", allow_retries=False) from None
     # A candidate until the gate passes: `catalog_partitions` (which runs only after the blocking gate)
     # promotes it to the catalog every later stage reads, so a bad catalog never reaches them.
     store.write_table(T.CATALOG_CANDIDATE, loaded.table)
     store.write_table(T.CATALOG_REJECTS, loaded.rejects)
+    stats = json.loads(json.dumps(loaded.stats, default=str))
+    store.put_bytes(T.CATALOG_LOAD_SUMMARY, json.dumps({**stats, "run_id": context.run.run_id}).encode())
     reasons = collections.Counter(loaded.rejects.column("reason").to_pylist()) if loaded.rejects.num_rows else {}
-    context.log.info(f"catalog {catalog_source.location}: {loaded.table.num_rows} rows, {loaded.rejects.num_rows} rejected")
+    rejected_rows = stats.get("rows_rejected", 0)
+    context.log.info(f"catalog {catalog_source.location}: {stats.get('rows_read')} rows in, "
+                     f"{loaded.table.num_rows} accepted, {rejected_rows} rejected")
     yield dg.MaterializeResult(
         asset_key="catalog_table",
         metadata={
             "source": catalog_source.location,
+            "format": str(stats.get("format")),
+            "currency": str(stats.get("currency")),
             "dagster/row_count": loaded.table.num_rows,
-            "rejected_rows": loaded.rejects.num_rows,
+            "rejected_rows": rejected_rows,
+            "rows_defaulted_category": stats.get("rows_defaulted", 0),
             "categories": dg.MetadataValue.json(
                 dict(collections.Counter(loaded.table.column("category").to_pylist())) if loaded.table.num_rows else {}
             ),
-            "stats": dg.MetadataValue.json(json.loads(json.dumps(getattr(loaded, "stats", {}), default=str))),
+            "stats": dg.MetadataValue.json(stats),
             "preview": dg.MetadataValue.md(
-                md_table(loaded.table.to_pylist(), ["sku", "name", "category", "price", "currency"])
+                md_table(loaded.table.to_pylist(), ["sku", "name", "category", "price", "list_price", "currency"])
             ),
             "table": dg.MetadataValue.path(store.uri(T.CATALOG_CANDIDATE)),
         },
@@ -56,6 +68,7 @@ def catalog(context: dg.AssetExecutionContext, store: StudioStore, catalog_sourc
         asset_key="catalog_rejects",
         metadata={
             "dagster/row_count": loaded.rejects.num_rows,
+            "rejected_rows": rejected_rows,
             "reasons": dg.MetadataValue.json(dict(reasons)),
             "rejects": dg.MetadataValue.md(
                 md_table(loaded.rejects.to_pylist(), ["source_row", "sku", "reason", "field", "value", "message"])
@@ -66,13 +79,13 @@ def catalog(context: dg.AssetExecutionContext, store: StudioStore, catalog_sourc
 
 @dg.asset_check(asset="catalog_table", blocking=True, description="Great Expectations gate on the catalog.")
 def catalog_gate(store: StudioStore, catalog_source: CatalogSource, promotions: PromotionLibrary) -> dg.AssetCheckResult:
-    from skucore.base.expectations import validate_catalog
+    from skucore.base.expectations import rejected_row_count, validate_catalog
 
     table = store.read_table(T.CATALOG_CANDIDATE)
     rejects = store.read_table(T.CATALOG_REJECTS)
     result = validate_catalog(
         table,
-        rejected_rows=rejects.num_rows,
+        rejected_rows=rejected_row_count(rejects),  # rows, not reasons: a row with 3 problems is 1 rejected row
         known_categories=_known_categories(promotions),
         price_min=catalog_source.price_min,
         price_max=catalog_source.price_max,
@@ -80,6 +93,9 @@ def catalog_gate(store: StudioStore, catalog_source: CatalogSource, promotions: 
     )
     if result.passed:  # what passed, by content: only this candidate may be promoted
         store.put_bytes(T.CATALOG_PASSED, _sha256(store.get_bytes(T.CATALOG_CANDIDATE)).encode())
+    verdict = {"passed": result.passed, "summary": result.describe(), "failures": result.failures,
+               "figures": result.figures}
+    store.put_bytes(T.CATALOG_GATE, json.dumps(verdict, default=str).encode())
     return dg.AssetCheckResult(
         passed=result.passed,
         metadata={**result.figures, "summary": result.describe()},

@@ -1,5 +1,6 @@
 """`product_cutouts[sku]`: RGBA cutout, mask and measurements of each SKU's source photo."""
 import io
+import json
 import os
 import socket
 
@@ -19,6 +20,17 @@ from resources.storage import StudioStore
 
 def catalog_rows_by_sku(store: StudioStore) -> dict[str, dict]:
     return {row["sku"]: row for row in store.read_table(T.CATALOG).to_pylist()}
+
+
+def catalog_photo(catalog_source: CatalogSource, row: dict) -> Image.Image:
+    """A synced catalog row's photo as a person sees it: the bytes the sync validated (URL photos from the photo
+    cache by their sha256, never fetched again) decoded upright, 8-bit sRGB, RGB or RGBA (see
+    `skucore.catalog.photo_decode`). `Image.open(...).convert("RGB")` would publish EXIF-rotated photos sideways
+    and binarise 16-bit ones."""
+    from skucore.catalog.photo_decode import decode_photo
+
+    data = catalog_source.photo_bytes(row)
+    return decode_photo(data, animated=catalog_source.animated_photos, max_pixels=catalog_source.max_pixels).to_image()
 
 
 def load_cutout(store: StudioStore, sku: str):
@@ -60,10 +72,7 @@ def product_cutouts(context: dg.AssetExecutionContext, store: StudioStore, catal
         row = rows.get(sku)
         if row is None:
             raise KeyError(f"SKU {sku!r} is not in the current catalog (delisted?)")
-        data = catalog_source.read_photo(row["image"])
-        with Image.open(io.BytesIO(data)) as photo:
-            photo.load()
-            cutout = cut_out(photo)
+        cutout = cut_out(catalog_photo(catalog_source, row))
         png = io.BytesIO()
         Image.fromarray(cutout.rgba, "RGBA").save(png, "PNG", compress_level=1)
         store.put_bytes(T.cutout(sku), png.getvalue())
@@ -85,6 +94,7 @@ def product_cutouts(context: dg.AssetExecutionContext, store: StudioStore, catal
             "bbox": dg.MetadataValue.json(meta["bbox"]),
             "touches_edge": meta["touches_edge"],
             "flags": dg.MetadataValue.json(meta["flags"]),
+            "photo": dg.MetadataValue.json(json.loads(row.get("photo_facts") or "{}")),
             "cutout": dg.MetadataValue.path(store.uri(T.cutout(sku))),
             "preview": dg.MetadataValue.md(thumbnail_md([(sku, png.getvalue())])),
         }

@@ -24,7 +24,11 @@ def local_resources(home: str | None = None, catalog: str | None = None) -> dict
     home = home or default_home()
     return {
         "store": StudioStore(root=os.path.join(home, "store")),
-        "catalog_source": CatalogSource(location=catalog) if catalog else CatalogSource(),
+        # Fetched catalog photos beside the store, kept by content hash (SKUSTUDIO_PHOTO_CACHE overrides).
+        "catalog_source": CatalogSource(
+            **({"location": catalog} if catalog else {}),
+            photo_cache=os.environ.get("SKUSTUDIO_PHOTO_CACHE") or os.path.join(home, "store", "photo-cache"),
+        ),
         "promotions": PromotionLibrary(),
         "grading": GradingSettings(review_db=os.path.join(home, "review", "queue.sqlite")),
         # No generator on a fresh machine: generated-scene templates render with the studio backend on the CPU
@@ -45,7 +49,13 @@ def production_resources() -> dict:
     )
     return {
         "store": StudioStore(kind="s3", bucket=dg.EnvVar("SKUSTUDIO_STORE_BUCKET"), s3=s3),
-        "catalog_source": CatalogSource(location=dg.EnvVar("SKUSTUDIO_CATALOG"), s3=s3),
+        # Fetched catalog photos under the store's bucket (SKUSTUDIO_PHOTO_CACHE: another s3://bucket/prefix).
+        "catalog_source": CatalogSource(
+            location=dg.EnvVar("SKUSTUDIO_CATALOG"), s3=s3,
+            photo_cache=os.environ.get("SKUSTUDIO_PHOTO_CACHE") or (
+                f"s3://{os.environ['SKUSTUDIO_STORE_BUCKET']}/skustudio/photo-cache"
+                if os.environ.get("SKUSTUDIO_STORE_BUCKET") else None),
+        ),
         "promotions": PromotionLibrary(),
         "grading": GradingSettings(review_db=os.environ.get("SKUSTUDIO_REVIEW_DB", "/var/lib/skustudio/review.sqlite")),
         "gpu_pool": GpuPoolResource(

@@ -17,6 +17,8 @@ CATALOG_PASSED = "tables/catalog/candidate.passed"  # sha256 of the candidate th
 CATALOG_REJECTS = "tables/catalog/rejects.parquet"
 CATALOG_SYNCED = "tables/catalog/synced.parquet"
 CATALOG_CHANGES = "tables/catalog/changes.parquet"
+CATALOG_LOAD_SUMMARY = "tables/catalog/load_summary.json"  # the last ingestion's figures, reject examples
+CATALOG_GATE = "tables/catalog/gate.json"  # the catalog gate's last verdict: passed, why, figures
 
 
 def prompts(promotion: str) -> str:
@@ -82,16 +84,19 @@ IMAGE_IDENTITY = [
 CATALOG_SCHEMA = pa.schema([
     pa.field("sku", pa.string(), nullable=False),
     pa.field("name", pa.string()),
-    pa.field("category", pa.string(), nullable=False),
+    pa.field("category", pa.string(), nullable=False),  # the template library's category
+    pa.field("source_category", pa.string()),  # the catalog's own category path, as written
     pa.field("color", pa.string()),
     pa.field("material", pa.string()),
-    pa.field("price", pa.float64(), nullable=False),
-    pa.field("currency", pa.string()),
+    pa.field("price", pa.float64(), nullable=False),  # what a shopper pays now (a sale price when one applies)
+    pa.field("list_price", pa.float64()),  # the struck-through price: only while above `price`
+    pa.field("currency", pa.string(), nullable=False),
     pa.field("brand", pa.string()),
     pa.field("selling_points", pa.list_(pa.string())),
     pa.field("image", pa.string(), nullable=False),
     pa.field("attributes", pa.string()),
     pa.field("photo_sha256", pa.string(), nullable=False),
+    pa.field("photo_facts", pa.string()),  # JSON: what decoding found (mode, bit depth, ICC profile, orientation)
     pa.field("content_hash", pa.string(), nullable=False),
     pa.field("source_row", pa.int64(), nullable=False),
 ])

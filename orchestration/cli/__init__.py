@@ -29,11 +29,13 @@ exit codes (scripts can rely on them):
   1  the work ran (or tried to) and something failed: a failed stage or partition, a backfill that
      failed, an unreachable Dagster server, an unexpected error
   2  usage or configuration error: bad arguments, unknown promotion or SKU, unknown review item,
-     missing catalog file, bad SKUSTUDIO_ENV; nothing was changed
+     missing catalog or mapping file, unknown catalog format, prices without a currency, bad
+     SKUSTUDIO_ENV; a short message (--debug for the traceback), nothing was changed
   130 interrupted (Ctrl-C)
 
 environment: SKUSTUDIO_HOME (working folder, default ./var), SKUSTUDIO_ENV (local | production),
-SKUSTUDIO_CATALOG, SKUSTUDIO_PROMOTIONS, DAGSTER_HOME (default $SKUSTUDIO_HOME/dagster_home).
+SKUSTUDIO_CATALOG, SKUSTUDIO_PROMOTIONS, DAGSTER_HOME (default $SKUSTUDIO_HOME/dagster_home); the catalog's
+format, mapping, currency and photo settings: see `skustudio sync --help`.
 Progress bars go to stderr, only on a terminal; --quiet turns them off. `skustudio COMMAND --help` for more.
 """
 
@@ -45,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=C.FORMATTER,
     )
-    parser.add_argument("--traceback", action="store_true", help="print the full traceback of an unexpected error")
+    parser.add_argument("--debug", "--traceback", dest="debug", action="store_true",
+                        help="print the full traceback of any error, configuration errors included")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(sub)
@@ -65,9 +68,14 @@ def _main(argv: list[str] | None = None) -> int:
     C.quiet_dagster_warnings()
     from orchestration.graphql_client import DagsterGraphQLError
 
+    debug = bool(getattr(args, "debug", False))
     try:
         return args.func(args)
-    except UsageError as exc:
+    except UsageError as exc:  # a configuration error: the message says what to change; --debug shows where
+        if debug:
+            import traceback
+
+            traceback.print_exc()
         C.err(f"error: {exc}")
         return EXIT_USAGE
     except CommandFailed as exc:
@@ -80,11 +88,11 @@ def _main(argv: list[str] | None = None) -> int:
         C.err("interrupted")
         return 130
     except Exception as exc:  # unexpected: say what, and how to see more
-        if args.traceback:
+        if debug:
             import traceback
 
             traceback.print_exc()
-        C.err(f"failed: {type(exc).__name__}: {exc}" + ("" if args.traceback else " (--traceback for details)"))
+        C.err(f"failed: {type(exc).__name__}: {exc}" + ("" if debug else " (--debug for details)"))
         return EXIT_FAILED
 
 

@@ -124,6 +124,14 @@ def quiet_parent() -> argparse.ArgumentParser:
     return parent
 
 
+def debug_parent() -> argparse.ArgumentParser:
+    """`--debug` after the command as well as before it (`skustudio --debug sync` and `skustudio sync --debug`)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="print the full traceback of any error, configuration errors included")
+    return parent
+
+
 def home_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--home", default=None, help="working folder (default $SKUSTUDIO_HOME or ./var)")

@@ -19,9 +19,21 @@ class GateResult:
     passed: bool
     figures: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    why: str = ""  # why it passed (the failures say why it closed)
 
     def describe(self) -> str:
-        return "passed" if self.passed else "; ".join(self.failures)
+        if self.passed:
+            return f"passed: {self.why}" if self.why else "passed"
+        return "; ".join(self.failures)
+
+
+def rejected_row_count(rejects: pa.Table) -> int:
+    """Rejected rows in a catalog_rejects table, which has one row per problem: a row with a bad price and a
+    missing photo is one rejected row, not two. Rows are told apart by `source_row`."""
+    if rejects.num_rows == 0:
+        return 0
+    rows = rejects.column("source_row").to_pylist()
+    return len({r for r in rows if r is not None}) + sum(1 for r in rows if r is None)
 
 
 _CONTEXT = None
@@ -89,12 +101,16 @@ def validate_catalog(
     price_max: float = 1_000_000.0,
     max_reject_ratio: float = 0.2,
 ) -> GateResult:
-    """The catalog gate: sku unique and non-null, prices in range, categories known, reject ratio bounded."""
+    """The catalog gate: sku unique and non-null, prices in range, categories known, reject ratio bounded.
+
+    `rejected_rows` counts rejected rows (see `rejected_row_count`), not reject reasons: the ratio is rejected rows
+    over all rows read, so 3 bad rows of 20 are 15% however many problems each has."""
     import great_expectations as gx
 
     total = table.num_rows + rejected_rows
     reject_ratio = rejected_rows / total if total else 0.0
     figures: dict[str, Any] = {
+        "rows_in": total,
         "rows": table.num_rows,
         "rejected_rows": rejected_rows,
         "reject_ratio": round(reject_ratio, 4),
@@ -120,9 +136,12 @@ def validate_catalog(
             figures[label] = row["unexpected_count"]
             if not row["success"]:
                 failures.append(f"{label}: {row['unexpected_count']} unexpected, e.g. {row['examples']}")
+    share = f"{rejected_rows} of {total} rows rejected ({reject_ratio:.1%})"
     if reject_ratio > max_reject_ratio:
-        failures.append(f"reject ratio {reject_ratio:.1%} is over the limit {max_reject_ratio:.1%}")
-    return GateResult(passed=not failures, figures=figures, failures=failures)
+        failures.append(f"reject ratio {reject_ratio:.1%} is over the limit {max_reject_ratio:.1%}: {share}")
+    why = (f"{share}, within the limit {max_reject_ratio:.1%}; SKUs unique, prices between {price_min:,g} and "
+           f"{price_max:,.0f}, categories known")
+    return GateResult(passed=not failures, figures=figures, failures=failures, why=why)
 
 
 def validate_prompt_table(

@@ -25,10 +25,12 @@ def _sample_rows() -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def build_synthetic_catalog(n_rows: int, out_dir: str | Path, *, seed: int = 0) -> Path:
+def build_synthetic_catalog(n_rows: int, out_dir: str | Path, *, seed: int = 0, photo_base: str | None = None,
+                            distinct_urls: int | None = None) -> Path:
     """Write `out_dir`/catalog_<n_rows>.csv: n rows cycling over the sample products with unique SKUs, varied
     prices in mixed formats, and absolute paths to the sample packshots (photos repeat, as variants' do).
-    The same (n_rows, seed) gives the same bytes."""
+    With `photo_base` (a photo server's base URL) the photos are URLs `<photo_base>/p/<k>/<packshot name>`, with
+    `distinct_urls` different k (default: one URL per row). The same arguments give the same bytes."""
     if n_rows < 1:
         raise ValueError(f"n_rows must be at least 1, got {n_rows}")
     samples = _sample_rows()
@@ -45,7 +47,8 @@ def build_synthetic_catalog(n_rows: int, out_dir: str | Path, *, seed: int = 0) 
             **base,
             "sku": f"{base['sku']}-{i:06d}",
             "price": price_text,
-            "image": str((photo_dir / base["image"]).resolve()),
+            "image": str((photo_dir / base["image"]).resolve()) if photo_base is None else
+            f"{photo_base.rstrip('/')}/p/{i % (distinct_urls or n_rows)}/{Path(base['image']).name}",
         })
     return atomic_write_text(out_dir / f"catalog_{n_rows}.csv", _to_csv(lines))
 

@@ -165,8 +165,10 @@ def render_sku_images(cutout: Any, sku_row: dict, prompt_rows: Sequence[dict], p
     _generate(jobs, cutout, scene_generator, promotion_id, sku, allow_studio_fallback)
 
     price = sku_row.get("price")
+    list_price = sku_row.get("list_price")  # the shop's own sale: its list price is the one struck through
+    struck = list_price if price is not None and list_price is not None and list_price > price else price
     overlay_args = dict(
-        price=None if price is None else float(price),
+        price=None if struck is None else float(struck),
         promo_price=_promo_price(promotion, price),
         currency=sku_row.get("currency") or "CNY",
         badge_text=_get(promotion, "badge_text"),

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from skucore.base.safety import is_safe_sku
-from skucore.base.yamlio import load_yaml_strict
+from skucore.base.yamlio import load_yaml_strict, short_repr
 
 __all__ = [
     "KNOWN_PLATFORMS",
@@ -92,10 +92,10 @@ class PriceRule:
         """The promotion price for `price`. Raises ValueError for a price that is not a positive finite number or a
         rule that would take the price to zero or below (e.g. 50 off a 30 yuan item)."""
         if isinstance(price, bool) or not isinstance(price, (int, float, Decimal)):
-            raise ValueError(f"price must be a number, got {price!r}")
+            raise ValueError(f"price must be a number, got {short_repr(price)}")
         p = Decimal(str(price))
         if not p.is_finite() or p <= 0:
-            raise ValueError(f"price must be positive, got {price!r}")
+            raise ValueError(f"price must be positive, got {short_repr(price)}")
         v = Decimal(str(self.value))
         if self.kind == "percent_off":
             raw = p * (Decimal(100) - v) / Decimal(100)
@@ -106,7 +106,7 @@ class PriceRule:
         elif self.kind == "none":
             raw = p
         else:  # pragma: no cover - validated at load
-            raise ValueError(f"unknown price rule kind {self.kind!r}")
+            raise ValueError(f"unknown price rule kind {short_repr(self.kind)}")
         step = Decimal(str(self.round_to))
         mode = {"half_up": ROUND_HALF_UP, "down": ROUND_FLOOR, "up": ROUND_CEILING}[self.rounding]
         result = (raw / step).quantize(Decimal(1), rounding=mode) * step
@@ -188,19 +188,19 @@ def _check_keys(ctx: _Ctx, data: Mapping, allowed: set[str], prefix: str) -> Non
     for key in data:
         if not isinstance(key, str) or key not in allowed:
             where = f"{prefix}.{key}" if prefix else str(key)
-            raise ctx.err(where, f"unknown key {key!r} (allowed: {', '.join(sorted(allowed))})")
+            raise ctx.err(where, f"unknown key {short_repr(key)} (allowed: {', '.join(sorted(allowed))})")
 
 
 def _req_str(ctx: _Ctx, data: Mapping, key: str, fld: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value.strip():
-        raise ctx.err(fld, f"must be a non-empty string, got {value!r}")
+        raise ctx.err(fld, f"must be a non-empty string, got {short_repr(value)}")
     return value.strip()
 
 
 def _number(ctx: _Ctx, value: Any, fld: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ctx.err(fld, f"must be a number, got {value!r}")
+        raise ctx.err(fld, f"must be a number, got {short_repr(value)}")
     return float(value)
 
 
@@ -208,7 +208,7 @@ def _colour(ctx: _Ctx, value: Any, fld: str) -> str:
     if value is None:
         raise ctx.err(fld, 'missing colour (write it quoted, "#RRGGBB": an unquoted # starts a YAML comment)')
     if not isinstance(value, str) or not _COLOUR_RE.match(value):
-        raise ctx.err(fld, f"{value!r} is not a #RRGGBB colour")
+        raise ctx.err(fld, f"{short_repr(value)} is not a #RRGGBB colour")
     return value.upper()
 
 
@@ -224,7 +224,7 @@ def _date(ctx: _Ctx, value: Any, fld: str) -> _dt.date | None:
             return _dt.date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise ctx.err(fld, f"{value!r} is not a date (YYYY-MM-DD)")
+    raise ctx.err(fld, f"{short_repr(value)} is not a date (YYYY-MM-DD)")
 
 
 def _price_rule(ctx: _Ctx, data: Any) -> PriceRule:
@@ -233,34 +233,34 @@ def _price_rule(ctx: _Ctx, data: Any) -> PriceRule:
     _check_keys(ctx, data, _PRICE_KEYS, "price_rule")
     kind = data.get("kind")
     if kind not in PRICE_RULE_KINDS:
-        raise ctx.err("price_rule.kind", f"{kind!r} is not one of {', '.join(PRICE_RULE_KINDS)}")
+        raise ctx.err("price_rule.kind", f"{short_repr(kind)} is not one of {', '.join(PRICE_RULE_KINDS)}")
     if kind == "none":
         value = _number(ctx, data.get("value", 0), "price_rule.value")
         if value != 0:
-            raise ctx.err("price_rule.value", f"kind none takes no value, got {value!r}")
+            raise ctx.err("price_rule.value", f"kind none takes no value, got {short_repr(value)}")
     else:
         if "value" not in data:
             raise ctx.err("price_rule.value", f"required for kind {kind}")
         value = _number(ctx, data["value"], "price_rule.value")
         if kind == "percent_off" and not 0 < value < 100:
-            raise ctx.err("price_rule.value", f"percent_off must be between 0 and 100 (exclusive), got {value!r}")
+            raise ctx.err("price_rule.value", f"percent_off must be between 0 and 100 (exclusive), got {short_repr(value)}")
         if kind in ("amount_off", "fixed") and value <= 0:
-            raise ctx.err("price_rule.value", f"{kind} must be positive, got {value!r}")
+            raise ctx.err("price_rule.value", f"{kind} must be positive, got {short_repr(value)}")
     round_to = _number(ctx, data.get("round_to", 0.01), "price_rule.round_to")
     if round_to <= 0:
-        raise ctx.err("price_rule.round_to", f"must be positive (e.g. 1 or 0.01), got {round_to!r}")
+        raise ctx.err("price_rule.round_to", f"must be positive (e.g. 1 or 0.01), got {short_repr(round_to)}")
     try:
         exp = Decimal(str(round_to)).normalize().as_tuple().exponent
     except InvalidOperation:  # pragma: no cover - finite floats always convert
         exp = 0
     if -int(exp) > 4:
-        raise ctx.err("price_rule.round_to", f"{round_to!r} has more than 4 decimal places")
+        raise ctx.err("price_rule.round_to", f"{short_repr(round_to)} has more than 4 decimal places")
     currency = data.get("currency", "CNY")
     if not isinstance(currency, str) or not _CURRENCY_RE.match(currency):
-        raise ctx.err("price_rule.currency", f"{currency!r} is not an ISO 4217 code such as CNY")
+        raise ctx.err("price_rule.currency", f"{short_repr(currency)} is not an ISO 4217 code such as CNY")
     rounding = data.get("rounding", "half_up")
     if rounding not in ROUNDING_MODES:
-        raise ctx.err("price_rule.rounding", f"{rounding!r} is not one of {', '.join(ROUNDING_MODES)}")
+        raise ctx.err("price_rule.rounding", f"{short_repr(rounding)} is not one of {', '.join(ROUNDING_MODES)}")
     return PriceRule(kind=kind, value=value, round_to=round_to, currency=currency, rounding=rounding)
 
 
@@ -271,12 +271,12 @@ def _brand_kit(ctx: _Ctx, data: Any, base_dir: Path) -> BrandKit:
     colours = {k: _colour(ctx, data.get(k), f"brand_kit.{k}") for k in ("primary", "secondary", "accent", "text")}
     font = data.get("font", DEFAULT_FONT)
     if not isinstance(font, str) or not font.strip():
-        raise ctx.err("brand_kit.font", f"must be a font name or path, got {font!r}")
+        raise ctx.err("brand_kit.font", f"must be a font name or path, got {short_repr(font)}")
     logo = data.get("logo")
     logo_path: str | None = None
     if logo is not None:
         if not isinstance(logo, str) or not logo.strip():
-            raise ctx.err("brand_kit.logo", f"must be a file path or null, got {logo!r}")
+            raise ctx.err("brand_kit.logo", f"must be a file path or null, got {short_repr(logo)}")
         p = Path(logo)
         if not p.is_absolute():
             p = base_dir / p
@@ -285,7 +285,7 @@ def _brand_kit(ctx: _Ctx, data: Any, base_dir: Path) -> BrandKit:
         logo_path = str(p)
     placement = data.get("logo_placement", "top_right" if logo_path else "none")
     if placement not in LOGO_PLACEMENTS:
-        raise ctx.err("brand_kit.logo_placement", f"{placement!r} is not one of {', '.join(LOGO_PLACEMENTS)}")
+        raise ctx.err("brand_kit.logo_placement", f"{short_repr(placement)} is not one of {', '.join(LOGO_PLACEMENTS)}")
     return BrandKit(**colours, font=font.strip(), logo=logo_path, logo_placement=placement)
 
 
@@ -295,16 +295,16 @@ def _scene_roles(ctx: _Ctx, data: Any) -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {}
     for cat, roles in data.items():
         if not isinstance(cat, str) or not _NAME_RE.match(cat):
-            raise ctx.err(f"scene_roles.{cat}", f"{cat!r} is not a category name (lower case, digits, _)")
+            raise ctx.err(f"scene_roles.{cat}", f"{short_repr(cat)} is not a category name (lower case, digits, _)")
         fld = f"scene_roles.{cat}"
         if not isinstance(roles, list) or not roles:
-            raise ctx.err(fld, f"must be a non-empty list of roles, got {roles!r}")
+            raise ctx.err(fld, f"must be a non-empty list of roles, got {short_repr(roles)}")
         seen: list[str] = []
         for i, role in enumerate(roles):
             if not isinstance(role, str) or not _NAME_RE.match(role):
-                raise ctx.err(f"{fld}[{i}]", f"{role!r} is not a role name (lower case, digits, _)")
+                raise ctx.err(f"{fld}[{i}]", f"{short_repr(role)} is not a role name (lower case, digits, _)")
             if role in seen:
-                raise ctx.err(f"{fld}[{i}]", f"role {role!r} listed twice")
+                raise ctx.err(f"{fld}[{i}]", f"role {short_repr(role)} listed twice")
             seen.append(role)
         out[cat] = tuple(seen)
     if "default" not in out:
@@ -315,13 +315,13 @@ def _scene_roles(ctx: _Ctx, data: Any) -> dict[str, tuple[str, ...]]:
 def _platforms(ctx: _Ctx, data: Any, known: Iterable[str]) -> tuple[str, ...]:
     known = tuple(known)
     if not isinstance(data, list) or not data:
-        raise ctx.err("platforms", f"must be a non-empty list of platform ids, got {data!r}")
+        raise ctx.err("platforms", f"must be a non-empty list of platform ids, got {short_repr(data)}")
     out: list[str] = []
     for i, p in enumerate(data):
         if p not in known:
-            raise ctx.err(f"platforms[{i}]", f"unknown platform {p!r} (known: {', '.join(known)})")
+            raise ctx.err(f"platforms[{i}]", f"unknown platform {short_repr(p)} (known: {', '.join(known)})")
         if p in out:
-            raise ctx.err(f"platforms[{i}]", f"platform {p!r} listed twice")
+            raise ctx.err(f"platforms[{i}]", f"platform {short_repr(p)} listed twice")
         out.append(p)
     return tuple(out)
 
@@ -338,7 +338,7 @@ def parse_promotion(data: Any, path: str | Path = "<promotion>", *,
             raise ctx.err(key, "required field missing")
     pid = data["id"]
     if not is_safe_sku(pid):
-        raise ctx.err("id", f"{pid!r} is not a safe id (letters, digits, . _ -, starting with a letter or digit)")
+        raise ctx.err("id", f"{short_repr(pid)} is not a safe id (letters, digits, . _ -, starting with a letter or digit)")
     title = _req_str(ctx, data, "title", "title")
     badge = _req_str(ctx, data, "badge_text", "badge_text")
     base_dir = Path(path).parent if str(path) != "<promotion>" else Path(".")
@@ -348,13 +348,13 @@ def parse_promotion(data: Any, path: str | Path = "<promotion>", *,
     brand_kit = _brand_kit(ctx, data["brand_kit"], base_dir)
     seed_base = data["seed_base"]
     if isinstance(seed_base, bool) or not isinstance(seed_base, int) or not 0 <= seed_base <= _MAX_SEED:
-        raise ctx.err("seed_base", f"must be an integer between 0 and 2**63-1, got {seed_base!r}")
+        raise ctx.err("seed_base", f"must be an integer between 0 and 2**63-1, got {short_repr(seed_base)}")
     main_role = data.get("main_role", "studio")
     if not isinstance(main_role, str) or not _NAME_RE.match(main_role):
-        raise ctx.err("main_role", f"{main_role!r} is not a role name")
+        raise ctx.err("main_role", f"{short_repr(main_role)} is not a role name")
     for cat, roles in scene_roles.items():
         if main_role not in roles:
-            raise ctx.err(f"scene_roles.{cat}", f"must include the main role {main_role!r} "
+            raise ctx.err(f"scene_roles.{cat}", f"must include the main role {short_repr(main_role)} "
                                                  "(every SKU needs its marketplace main image)")
     start = _date(ctx, data.get("start"), "start")
     end = _date(ctx, data.get("end"), "end")
@@ -414,5 +414,5 @@ def discover_promotions(folder: str | Path, *, known_platforms: Iterable[str] | 
         paths = [p.source_path for p in promos]
         for p in promos:
             others = ", ".join(x for x in paths if x != p.source_path)
-            errors.append(PromotionError(p.source_path or "?", "id", f"duplicate id {pid!r} (also in {others})"))
+            errors.append(PromotionError(p.source_path or "?", "id", f"duplicate id {short_repr(pid)} (also in {others})"))
     return result, errors

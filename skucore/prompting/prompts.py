@@ -198,9 +198,10 @@ def _row_context(row: Mapping[str, Any], promotion: Promotion, role: str, promo_
         v = row.get(key)
         if isinstance(v, str) and v.strip():
             ctx[key] = _clean(v)
-    price = row.get("price")
-    if isinstance(price, (int, float)) and not isinstance(price, bool) and math.isfinite(price):
-        ctx["price"] = float(price)
+    for key in ("price", "list_price"):
+        value = row.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            ctx[key] = float(value)
     if promo_price is not None:
         ctx["promo_price"] = promo_price
     sp = row.get("selling_points")
@@ -278,6 +279,12 @@ def build_prompt_table(
             except ValueError as exc:
                 price_issue = ("promo_price_invalid", str(exc))
         row_currency = currency or rule.currency
+        # The struck-through price: the catalog's list price while the shop runs its own sale (the promotion then
+        # starts from the sale price a shopper pays), else the price.
+        list_price = row.get("list_price")
+        struck = float(list_price) if price_ok and isinstance(list_price, (int, float)) and \
+            not isinstance(list_price, bool) and math.isfinite(list_price) and list_price > price else \
+            (float(price) if price_ok else None)
         context = _row_context(row, promotion, "", promo_price)
 
         for role in promotion.roles_for(category):
@@ -334,7 +341,7 @@ def build_prompt_table(
                 "reflection": template.reflection, "fill": template.fill,
                 "price": float(price) if price_ok else None, "promo_price": promo_price,
                 "currency": row_currency,
-                "price_text": format_price(float(price), row_currency, rule.decimals) if price_ok else None,
+                "price_text": format_price(struck, row_currency, rule.decimals),
                 "promo_price_text": format_price(promo_price, row_currency, rule.decimals),
                 "badge_text": promotion.badge_text, "brand_colours": brand_colours,
             })

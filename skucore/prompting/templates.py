@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import yaml
 from jinja2 import TemplateSyntaxError, meta
 
-from skucore.base.yamlio import load_yaml_strict
+from skucore.base.yamlio import load_yaml_strict, short_repr
 from skucore.prompting.sandbox import make_environment  # the same sandbox that renders, so syntax checks agree
 
 __all__ = [
@@ -117,15 +117,15 @@ class TemplateLibrary:
 def _validate_colour(err, value: Any, fld: str) -> str:
     if isinstance(value, str) and (value in BRAND_TOKENS or _COLOUR_RE.match(value)):
         return value.upper() if value.startswith("#") else value
-    raise err(fld, f"{value!r} is not a #RRGGBB colour or one of {', '.join(BRAND_TOKENS)}")
+    raise err(fld, f"{short_repr(value)} is not a #RRGGBB colour or one of {', '.join(BRAND_TOKENS)}")
 
 
 def _validate_backdrop(err, data: Any) -> dict[str, Any]:
     if not isinstance(data, Mapping):
-        raise err("backdrop", f"must be a mapping with a kind, got {data!r}")
+        raise err("backdrop", f"must be a mapping with a kind, got {short_repr(data)}")
     kind = data.get("kind")
     if kind not in BACKDROP_KINDS:
-        raise err("backdrop.kind", f"{kind!r} is not one of {', '.join(BACKDROP_KINDS)}")
+        raise err("backdrop.kind", f"{short_repr(kind)} is not one of {', '.join(BACKDROP_KINDS)}")
     allowed = {"white": {"kind"}, "gradient": {"kind", "colours", "direction"},
                "brand": {"kind", "colour", "tint"}, "surface": {"kind", "surface", "colours"}}[kind]
     for key in data:
@@ -135,36 +135,36 @@ def _validate_backdrop(err, data: Any) -> dict[str, Any]:
     if kind == "gradient":
         colours = data.get("colours")
         if not isinstance(colours, list) or len(colours) < 2:
-            raise err("backdrop.colours", f"a gradient needs a list of at least 2 colours, got {colours!r}")
+            raise err("backdrop.colours", f"a gradient needs a list of at least 2 colours, got {short_repr(colours)}")
         out["colours"] = [_validate_colour(err, c, f"backdrop.colours[{i}]") for i, c in enumerate(colours)]
         direction = data.get("direction", "vertical")
         if direction not in GRADIENT_DIRECTIONS:
-            raise err("backdrop.direction", f"{direction!r} is not one of {', '.join(GRADIENT_DIRECTIONS)}")
+            raise err("backdrop.direction", f"{short_repr(direction)} is not one of {', '.join(GRADIENT_DIRECTIONS)}")
         out["direction"] = direction
     elif kind == "brand":
         colour = data.get("colour", "primary")
         if colour not in ("primary", "secondary", "accent"):
-            raise err("backdrop.colour", f"{colour!r} is not one of primary, secondary, accent")
+            raise err("backdrop.colour", f"{short_repr(colour)} is not one of primary, secondary, accent")
         tint = data.get("tint", 0.0)
         if isinstance(tint, bool) or not isinstance(tint, (int, float)) or not 0 <= tint <= 1:
-            raise err("backdrop.tint", f"must be a number from 0 to 1, got {tint!r}")
+            raise err("backdrop.tint", f"must be a number from 0 to 1, got {short_repr(tint)}")
         out.update(colour=colour, tint=float(tint))
     elif kind == "surface":
         surface = data.get("surface")
         if surface not in SURFACES:
-            raise err("backdrop.surface", f"{surface!r} is not one of {', '.join(SURFACES)}")
+            raise err("backdrop.surface", f"{short_repr(surface)} is not one of {', '.join(SURFACES)}")
         out["surface"] = surface
         if "colours" in data:
             colours = data["colours"]
             if not isinstance(colours, list) or not colours:
-                raise err("backdrop.colours", f"must be a non-empty list of colours, got {colours!r}")
+                raise err("backdrop.colours", f"must be a non-empty list of colours, got {short_repr(colours)}")
             out["colours"] = [_validate_colour(err, c, f"backdrop.colours[{i}]") for i, c in enumerate(colours)]
     return out
 
 
 def _validate_prompt_source(err, env, source: Any) -> str:
     if not isinstance(source, str) or not source.strip():
-        raise err("prompt", f"must be non-empty Jinja2 text, got {source!r}")
+        raise err("prompt", f"must be non-empty Jinja2 text, got {short_repr(source)}")
     try:
         ast = env.parse(source)
     except TemplateSyntaxError as exc:
@@ -194,34 +194,34 @@ def _validate_template(path: str, category: str, role: str, data: Any, defaults:
             raise err(key, "required field missing")
     backend = merged.get("backend", "studio")
     if backend not in BACKENDS:
-        raise err("backend", f"{backend!r} is not one of {', '.join(BACKENDS)}")
+        raise err("backend", f"{short_repr(backend)} is not one of {', '.join(BACKENDS)}")
     backdrop = _validate_backdrop(err, merged["backdrop"])
     prompt = _validate_prompt_source(err, env, merged["prompt"])
     negative = merged.get("negative_prompt", "")
     if not isinstance(negative, str):
-        raise err("negative_prompt", f"must be text, got {negative!r}")
+        raise err("negative_prompt", f"must be text, got {short_repr(negative)}")
     if "{{" in negative or "{%" in negative:
         raise err("negative_prompt", "is plain text, not a template (remove {{ }} / {% %})")
     overlays = merged.get("overlays", [])
     if not isinstance(overlays, list):
-        raise err("overlays", f"must be a list drawn from {', '.join(OVERLAYS)}, got {overlays!r}")
+        raise err("overlays", f"must be a list drawn from {', '.join(OVERLAYS)}, got {short_repr(overlays)}")
     for i, o in enumerate(overlays):
         if o not in OVERLAYS:
-            raise err(f"overlays[{i}]", f"{o!r} is not one of {', '.join(OVERLAYS)}")
+            raise err(f"overlays[{i}]", f"{short_repr(o)} is not one of {', '.join(OVERLAYS)}")
     if len(set(overlays)) != len(overlays):
         raise err("overlays", "lists an overlay twice")
     flags = {}
     for key, default in (("shadow", True), ("reflection", False)):
         v = merged.get(key, default)
         if not isinstance(v, bool):
-            raise err(key, f"must be true or false, got {v!r}")
+            raise err(key, f"must be true or false, got {short_repr(v)}")
         flags[key] = v
     fill = merged.get("fill", 0.8)
     if isinstance(fill, bool) or not isinstance(fill, (int, float)) or not 0.05 <= fill <= 1.0:
-        raise err("fill", f"must be a product fill ratio between 0.05 and 1, got {fill!r}")
+        raise err("fill", f"must be a product fill ratio between 0.05 and 1, got {short_repr(fill)}")
     description = merged.get("description", "")
     if not isinstance(description, str):
-        raise err("description", f"must be text, got {description!r}")
+        raise err("description", f"must be text, got {short_repr(description)}")
     if role == MAIN_IMAGE_ROLE:
         if backdrop["kind"] != "white":
             raise err("backdrop.kind", "the studio role is the marketplace main image: backdrop must be white")
@@ -249,7 +249,7 @@ def parse_template_library(data: Any, path: str | Path = "<memory>") -> Template
             raise err(str(key), f"unknown key (allowed: {', '.join(sorted(_TOP_KEYS))})")
     version = data.get("version", 1)
     if version != 1:
-        raise err("version", f"unsupported library version {version!r} (this code reads version 1)")
+        raise err("version", f"unsupported library version {short_repr(version)} (this code reads version 1)")
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, Mapping):
         raise err("defaults", "must be a mapping")
@@ -262,13 +262,13 @@ def parse_template_library(data: Any, path: str | Path = "<memory>") -> Template
     templates: dict[str, dict[str, SceneTemplate]] = {}
     for cat, roles in categories.items():
         if not isinstance(cat, str) or not _NAME_RE.match(cat):
-            raise err(f"categories.{cat}", f"{cat!r} is not a category name (lower case, digits, _)")
+            raise err(f"categories.{cat}", f"{short_repr(cat)} is not a category name (lower case, digits, _)")
         if not isinstance(roles, Mapping) or not roles:
             raise TemplateLibraryError(path, cat, "", "must map at least one role to a template")
         templates[cat] = {}
         for role, tdata in roles.items():
             if not isinstance(role, str) or not _NAME_RE.match(role):
-                raise TemplateLibraryError(path, f"{cat}/{role}", "", f"{role!r} is not a role name")
+                raise TemplateLibraryError(path, f"{cat}/{role}", "", f"{short_repr(role)} is not a role name")
             templates[cat][role] = _validate_template(path, cat, role, tdata, defaults, env)
     if "default" not in templates:
         raise err("categories.default", "required: the fallback category")

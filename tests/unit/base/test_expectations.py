@@ -1,7 +1,8 @@
 """The Great Expectations gates close for the right reasons and report their figures."""
 import pyarrow as pa
 
-from skucore.base.expectations import validate_catalog, validate_prompt_table
+from skucore.base.expectations import rejected_row_count, validate_catalog, validate_prompt_table
+from skucore.tables import REJECTS_SCHEMA
 
 CATS = ["fashion", "default"]
 
@@ -32,6 +33,33 @@ def test_reject_ratio_over_threshold_closes_the_gate():
     assert not result.passed
     assert result.figures["reject_ratio"] == 0.75
     assert any("reject ratio" in f for f in result.failures)
+
+
+def _rejects(rows_and_reasons):
+    return pa.Table.from_pylist([{"source_row": r, "sku": f"S-{r}", "reason": reason, "field": "x", "value": None,
+                                  "message": ""} for r, reason in rows_and_reasons], schema=REJECTS_SCHEMA)
+
+
+def test_gate_counts_rejected_rows_not_reasons():
+    # 17 good rows and 3 bad ones, each bad row with three problems: 15% rejected, under the 20% limit. Counting
+    # the nine reject reasons instead gave 9 / 26 = 34.6% and closed the gate.
+    rejects = _rejects([(row, reason) for row in (5, 9, 14)
+                        for reason in ("unparsable_price", "photo_missing", "unsafe_sku")])
+    assert rejects.num_rows == 9 and rejected_row_count(rejects) == 3
+    good = _catalog([f"G-{i}" for i in range(17)], [10.0] * 17, ["fashion"] * 17)
+    result = validate_catalog(good, rejected_rows=rejected_row_count(rejects), known_categories=CATS)
+    assert result.passed, result.failures
+    assert result.figures["reject_ratio"] == 0.15 and result.figures["rows_in"] == 20
+    assert result.describe().startswith("passed: 3 of 20 rows rejected (15.0%), within the limit 20.0%")
+    # One more bad row: 4 of 21 = 19%, still under; 5 of 22 = 22.7%, over, and the message says so.
+    five = _rejects([(row, "photo_missing") for row in range(5)])
+    closed = validate_catalog(good, rejected_rows=rejected_row_count(five), known_categories=CATS)
+    assert not closed.passed
+    assert "reject ratio 22.7% is over the limit 20.0%: 5 of 22 rows rejected" in closed.describe()
+
+
+def test_empty_rejects_count_zero():
+    assert rejected_row_count(_rejects([])) == 0
 
 
 def _prompts(rows):

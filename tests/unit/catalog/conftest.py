@@ -38,7 +38,7 @@ def make_photo(tmp_path):
 
 def row(sku="SKU-1", **overrides) -> dict:
     base = {"sku": sku, "name": "测试T恤 / Test Tee", "category": "fashion", "color": "Black", "material": "Cotton",
-            "price": "¥129.00", "currency": "", "brand": "Solidus", "selling_points": "亲肤；透气", "image": "photo.jpg"}
+            "price": "¥129.00", "currency": "CNY", "brand": "Solidus", "selling_points": "亲肤；透气", "image": "photo.jpg"}
     base.update(overrides)
     return base
 

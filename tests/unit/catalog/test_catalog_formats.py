@@ -70,7 +70,7 @@ def test_xlsx(tmp_path, make_photo):
     sheet.append([None, None, None, None, None, None])  # a formatted empty row, as Excel leaves them
     path = tmp_path / "catalog.xlsx"
     workbook.save(path)
-    load = load_catalog(path)
+    load = load_catalog(path, currency="CNY")
     assert load.rejects.num_rows == 0
     rows = load.table.to_pylist()
     assert [r["sku"] for r in rows] == ["10023", "X-2"]
@@ -91,14 +91,14 @@ def test_parquet(tmp_path, make_photo):
     })
     path = tmp_path / "catalog.parquet"
     pq.write_table(table, path)
-    load = load_catalog(path)
+    load = load_catalog(path, currency="EUR")
     rows = load.table.to_pylist()
     assert [r["sku"] for r in rows] == ["P-1", "P-2"]
     assert rows[0]["selling_points"] == ["保湿", "温和"] and rows[1]["selling_points"] == []
     assert rows[1]["price"] == 1999.99 and rows[1]["name"] is None
     assert json.loads(rows[0]["attributes"]) == {"weight_g": 120}
     assert [r["source_row"] for r in rows] == [0, 1]  # Parquet: the 0-based index pandas/pyarrow show
-    assert load.stats["format"] == "parquet"
+    assert load.stats["format"] == "parquet" and {r["currency"] for r in rows} == {"EUR"}
 
 
 def _other_layout(write_csv):

@@ -33,9 +33,9 @@ def test_decompression_bomb_refused_from_the_header(width, height, monkeypatch):
     # 7000x7000 is over our 40 Mpx limit but under Pillow's own; 100000^2 trips Pillow's DecompressionBombError.
     bomb = _png_claiming(width, height)
     _forbid_decoding(monkeypatch)
-    reason, message, _ = validate_photo(bomb, min_side=400, max_pixels=40_000_000)
-    assert reason == "photo_too_large"
-    assert "before decoding" in message
+    check = validate_photo(bomb, min_side=400, max_pixels=40_000_000)
+    assert check.reason == "photo_too_many_pixels"
+    assert "before decoding" in check.message
 
 
 def test_decoding_guard_really_guards(monkeypatch, make_jpeg):
@@ -47,19 +47,24 @@ def test_decoding_guard_really_guards(monkeypatch, make_jpeg):
 
 
 def test_bomb_reports_its_claimed_size():
-    reason, _, size = validate_photo(_png_claiming(7000, 7000), min_side=400, max_pixels=40_000_000)
-    assert (reason, size) == ("photo_too_large", (7000, 7000))
+    check = validate_photo(_png_claiming(7000, 7000), min_side=400, max_pixels=40_000_000)
+    assert (check.reason, check.size) == ("photo_too_many_pixels", (7000, 7000))
 
 
 def test_validate_photo_outcomes(make_jpeg):
     good = make_jpeg((480, 420))
-    assert validate_photo(good, min_side=400, max_pixels=40_000_000)[0] is None
-    assert validate_photo(good, min_side=400, max_pixels=40_000_000)[2] == (480, 420)
-    assert validate_photo(good, min_side=421, max_pixels=40_000_000)[0] == "photo_too_small"
-    assert validate_photo(good, min_side=400, max_pixels=480 * 420 - 1)[0] == "photo_too_large"
-    assert validate_photo(good[: len(good) // 2], min_side=400, max_pixels=40_000_000)[0] == "photo_truncated"
-    assert validate_photo(b"<html>not found</html>", min_side=400, max_pixels=40_000_000)[0] == "photo_unreadable"
-    assert validate_photo(b"", min_side=400, max_pixels=40_000_000)[0] == "photo_unreadable"
+
+    def reason(data, **kwargs):
+        return validate_photo(data, **{"min_side": 400, "max_pixels": 40_000_000, **kwargs}).reason
+
+    assert reason(good) is None
+    assert validate_photo(good, min_side=400, max_pixels=40_000_000).size == (480, 420)
+    assert reason(good, min_side=421) == "photo_too_small"
+    assert reason(good, max_pixels=480 * 420 - 1) == "photo_too_many_pixels"
+    assert reason(good[: len(good) // 2]) == "photo_corrupt"
+    assert "ends early" in validate_photo(good[: len(good) // 2]).message
+    assert reason(b"<html>not found</html>") == "photo_not_an_image"
+    assert reason(b"") == "photo_not_an_image"
 
 
 def test_photo_rejects_through_load_catalog(tmp_path, write_csv, catalog_row, make_photo, make_jpeg):
@@ -78,8 +83,8 @@ def test_photo_rejects_through_load_catalog(tmp_path, write_csv, catalog_row, ma
     assert load.table.column("sku").to_pylist() == ["R-8"]
     assert [(r["sku"], r["reason"], r["field"], r["value"]) for r in load.rejects.to_pylist()] == [
         ("R-1", "photo_missing", "image", None), ("R-2", "photo_missing", "image", "nope.jpg"),
-        ("R-3", "photo_unreadable", "image", "text.jpg"), ("R-4", "photo_truncated", "image", "half.jpg"),
-        ("R-5", "photo_too_small", "image", "small.jpg"), ("R-6", "photo_too_large", "image", "bomb.png"),
+        ("R-3", "photo_not_an_image", "image", "text.jpg"), ("R-4", "photo_corrupt", "image", "half.jpg"),
+        ("R-5", "photo_too_small", "image", "small.jpg"), ("R-6", "photo_too_many_pixels", "image", "bomb.png"),
         ("R-7", "photo_missing", "image", "folder.jpg"),
     ]
 

@@ -54,16 +54,16 @@ def test_currency_column_and_price_symbol(write_csv, catalog_row):
 
 
 def test_unknown_category_default_or_reject(write_csv, catalog_row):
-    path = write_csv([catalog_row("K-1", category="Furniture"), catalog_row("K-2", category=""),
+    path = write_csv([catalog_row("K-1", category="Gardening"), catalog_row("K-2", category=""),
                       catalog_row("K-3", category="Home Decor"), catalog_row("K-4", category="Mugs")])
     mapped = load_catalog(path)
     assert mapped.rejects.num_rows == 0
     assert mapped.table.column("category").to_pylist() == ["default", "default", "home_decor", "home_decor"]
-    assert mapped.stats["category_defaulted"] == {"Furniture": 1, "": 1}
+    assert mapped.stats["category_defaulted"] == {"Gardening": 1, "": 1}
 
     rejected = load_catalog(path, unknown_category="reject")
     assert rejected.table.column("sku").to_pylist() == ["K-3", "K-4"]
-    assert _rejects(rejected) == [(2, "K-1", "unknown_category", "category", "Furniture"),
+    assert _rejects(rejected) == [(2, "K-1", "unknown_category", "category", "Gardening"),
                                   (3, "K-2", "unknown_category", "category", None)]
 
     narrow = load_catalog(path, known_categories=["fashion", "other"], default_category="other")

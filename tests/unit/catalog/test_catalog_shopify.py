@@ -56,7 +56,7 @@ def test_classic_header(tmp_path, photos):
          "Option1 Value": "Default Title", "Variant SKU": "PHONE-1", "Variant Price": "1,999.00",
          "Image Src": "img/phone.jpg"},
     ]
-    load = load_catalog(_write(tmp_path / "products_export_1.csv", CLASSIC, rows))
+    load = load_catalog(_write(tmp_path / "products_export_1.csv", CLASSIC, rows), currency="CNY")
     assert load.stats["format"] == "shopify"
     assert load.stats["shopify_image_only_rows"] == 1
     assert load.rejects.num_rows == 0, load.rejects.to_pylist()
@@ -92,7 +92,7 @@ def test_current_header_with_metafields(tmp_path, photos):
          "Option1 Value": "Default Title", "Variant SKU": "CREAM-1", "Variant Price": "$12.50",
          "Image Src": "img/mug.jpg"},
     ]
-    load = load_catalog(_write(tmp_path / "products_export.csv", CURRENT, rows))
+    load = load_catalog(_write(tmp_path / "products_export.csv", CURRENT, rows), currency="CNY")
     assert load.rejects.num_rows == 0, load.rejects.to_pylist()
     assert load.stats["shopify_image_only_rows"] == 1
     by_sku = {r["sku"]: r for r in load.table.to_pylist()}
@@ -111,7 +111,7 @@ def test_variant_rows_are_validated_like_any_row(tmp_path, photos):
         {"Handle": "tee", "Option1 Value": "M", "Variant SKU": "", "Variant Price": "99"},
         {"Handle": "tee", "Option1 Value": "L", "Variant SKU": "TEE-S", "Variant Price": "free"},
     ]
-    load = load_catalog(_write(tmp_path / "export.csv", CLASSIC, rows))
+    load = load_catalog(_write(tmp_path / "export.csv", CLASSIC, rows), currency="CNY")
     assert load.table.column("sku").to_pylist() == ["TEE-S"]
     reasons = sorted((r["source_row"], r["reason"]) for r in load.rejects.to_pylist())
     assert reasons == [(3, "missing_sku"), (4, "duplicate_sku"), (4, "unparsable_price")]
@@ -119,5 +119,5 @@ def test_variant_rows_are_validated_like_any_row(tmp_path, photos):
 
 def test_fmt_shopify_requires_its_columns(tmp_path):
     path = _write(tmp_path / "plain.csv", ["sku", "price", "image"], [{"sku": "A", "price": "1", "image": "x"}])
-    with pytest.raises(CatalogError, match="plain.csv.*Handle and Variant SKU"):
+    with pytest.raises(CatalogError, match="plain.csv.*Handle and Variant SKU.*URL handle and SKU"):
         load_catalog(path, fmt="shopify")
