@@ -109,6 +109,11 @@ class PromotionRun:
             category=self.category(gen["sku"]),
             config=quality_config,
         )
+        from skucore.quality.tone import tone_consistency_for  # background tone vs the promotion's (issue 13)
+
+        results = [*results, tone_consistency_for(data, gen, template=self.templates.get(gen["template_id"]),
+                                                  promotion=self.promotion, preset=self.preset_for(gen["platform"]),
+                                                  category=self.category(gen["sku"]))]
         return data, results
 
 

@@ -23,7 +23,7 @@ def _hash_rows(hashes: dict) -> list[dict]:
 
 def quality_stage(step, promotion_id: str, sku: str) -> dict:
     """quality_scores for one key: every metric of every image, and near duplicates across the promotion."""
-    from skucore.quality.duplicates import near_duplicate_results, perceptual_hash
+    from skucore.quality.duplicates import generated_image_fingerprint, near_duplicate_results
     from skucore.quality.score import quality_rows, quality_table
 
     run, store, grading = step.run_for(promotion_id), step.store, step.grading
@@ -31,7 +31,7 @@ def quality_stage(step, promotion_id: str, sku: str) -> dict:
     rows, own_hashes = [], {}
     for gen in _read_generated(store, promotion_id, sku):
         data, results = run.score(gen, qcfg)
-        own_hashes[(sku, gen["image_key"])] = perceptual_hash(data)
+        own_hashes[(sku, gen["image_key"])] = generated_image_fingerprint(data, gen)
         rows.append((gen, results))
     # Near duplicates against the other SKUs of the promotion (their hashes as stored so far).
     others = {k: v for k, v in run.hashes.items() if k[0] != sku}
@@ -62,7 +62,7 @@ def _file_fields(gen: dict) -> dict:
 
 def grade_sku(step, promotion_id: str, sku: str) -> tuple[list[dict], list[dict]]:
     """Grade one SKU's images, regenerating C's. Returns (final rows, every attempt's rows)."""
-    from skucore.quality.duplicates import near_duplicate_results, perceptual_hash
+    from skucore.quality.duplicates import generated_image_fingerprint, near_duplicate_results
     from skucore.quality.regenerate import grade_and_regenerate
     from skucore.quality.score import quality_rows, quality_table
 
@@ -85,7 +85,7 @@ def grade_sku(step, promotion_id: str, sku: str) -> tuple[list[dict], list[dict]
     def score(gen: dict) -> list[dict]:
         data, results = run.score(gen, qcfg)
         # A regenerated image is checked for near duplicates too: no metric passes by not being computed.
-        own = {(sku, gen["image_key"]): perceptual_hash(data)}
+        own = {(sku, gen["image_key"]): generated_image_fingerprint(data, gen)}
         others = {k: v for k, v in run.hashes.items() if k[0] != sku}
         dup = near_duplicate_results({**others, **own}, max_bits=grading.near_duplicate_bits)[(sku, gen["image_key"])]
         new_hashes.update(own)

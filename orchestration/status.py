@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from skucore import tables as T
+from skucore.base.expectations import rejected_row_count
 
 STAGE_ASSETS = ("generated_images", "quality_scores", "graded_sets", "cdn_publish")
 
@@ -39,7 +40,7 @@ def catalog_counts(store) -> dict:
     out = {
         "synced": table is not None,
         "rows": table.num_rows if table is not None else 0,
-        "rejects": rejects.num_rows if rejects is not None else 0,
+        "rejects": rejected_row_count(rejects) if rejects is not None else 0,  # rows, not problems
         "reject_reasons": {},
         "last_sync_changes": {},
     }

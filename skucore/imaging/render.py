@@ -28,6 +28,9 @@ from typing import Any, Sequence
 from skucore.imaging.exports import ExportTooLarge, export_image
 from skucore.imaging.fidelity import product_fidelity
 from skucore.base.platforms import PlatformPreset, main_needs_pure_white, preset_with_overrides, resolve_preset
+from skucore.imaging.placement import cut_sides
+from skucore.imaging.shadows import template_shadow
+from skucore.imaging.tone import match_generated_scene
 from skucore.imaging.scene import Scene, place_product, render_scene, resolve_brand_tokens, scene_from_generated
 from skucore.base.types import SceneRequest, TextRegion
 from skucore.imaging.typography import apply_overlays, overlay_layout
@@ -104,7 +107,7 @@ class _Job:
     preset: PlatformPreset
     slot: str
     backdrop: dict
-    shadow: bool
+    shadow: bool | str
     reflection: bool
     fill: float
     overlays: list[str]
@@ -113,6 +116,7 @@ class _Job:
     template_id: str | None
     seed: int
     notes: list[str] = field(default_factory=list)
+    cut_edges: str = "flush"  # what a side cut at the photo's frame does (skucore.imaging.placement)
     fallback: str | None = None
     fallback_reason: str | None = None
     placement: Any = None
@@ -145,7 +149,7 @@ def render_sku_images(cutout: Any, sku_row: dict, prompt_rows: Sequence[dict], p
             if slot == "main":
                 white = main_needs_pure_white(preset, category)
                 backdrop = {"kind": "white"} if white else _backdrop(template, brand_kit)
-                shadow = False if white else bool(_get(template, "shadow", True))
+                shadow = False if white else template_shadow(template)
                 reflection = False if white else bool(_get(template, "reflection", False))
                 fill, overlays = preset.target_fill, []
                 if white and requested != "studio":
@@ -153,16 +157,16 @@ def render_sku_images(cutout: Any, sku_row: dict, prompt_rows: Sequence[dict], p
                     notes.append(f"pure-white main image for {preset.id} rendered in the studio")
             else:
                 backdrop = _backdrop(template, brand_kit)
-                shadow = bool(_get(template, "shadow", True))
+                shadow = template_shadow(template)
                 reflection = bool(_get(template, "reflection", False))
                 fill = float(_get(template, "fill", DEFAULT_SECONDARY_FILL))
                 overlays = list(_get(template, "overlays", []) or []) if preset.allow_text_on_secondary else []
             jobs.append(_Job(row=row, role=role, preset=preset, slot=slot, backdrop=backdrop, shadow=shadow,
                              reflection=reflection, fill=fill, overlays=overlays, requested_backend=requested,
                              backend=backend, template_id=row.get("template_id") or _get(template, "id"),
-                             seed=seed, notes=notes))
+                             seed=seed, notes=notes, cut_edges=_get(template, "cut_edges", "flush")))
 
-    _generate(jobs, cutout, scene_generator, promotion_id, sku, allow_studio_fallback)
+    _generate(jobs, cutout, scene_generator, promotion_id, sku, allow_studio_fallback, _get(promotion, "look"))
 
     price = sku_row.get("price")
     list_price = sku_row.get("list_price")  # the shop's own sale: its list price is the one struck through
@@ -184,7 +188,7 @@ def render_sku_images(cutout: Any, sku_row: dict, prompt_rows: Sequence[dict], p
 
 
 def _generate(jobs: list[_Job], cutout: Any, scene_generator: Any, promotion_id: Any, sku: Any,
-              allow_fallback: bool) -> None:
+              allow_fallback: bool, look: Any = None) -> None:
     gen_jobs = [j for j in jobs if j.backend in GENERATED_BACKENDS]
     if not gen_jobs:
         return
@@ -202,9 +206,10 @@ def _generate(jobs: list[_Job], cutout: Any, scene_generator: Any, promotion_id:
         return
     requests = []
     for j in gen_jobs:
-        area = overlay_layout(j.preset.size, j.overlays).product_area if j.overlays else None
+        flush = cut_sides(cutout, j.cut_edges)
+        area = overlay_layout(j.preset.size, j.overlays, flush).product_area if j.overlays else None
         j.placement = place_product(cutout, j.preset.size, fill=j.fill, margin=j.preset.margin, product_area=area,
-                                    background=j.backdrop, seed=j.seed)
+                                    background=j.backdrop, seed=j.seed, cut_edges=j.cut_edges)
         requests.append(SceneRequest(
             prompt=j.row.get("prompt") or "", negative_prompt=j.row.get("negative_prompt") or "", seed=j.seed,
             width=j.preset.width, height=j.preset.height, init_image=j.placement.init_image,
@@ -217,24 +222,26 @@ def _generate(jobs: list[_Job], cutout: Any, scene_generator: Any, promotion_id:
         fallback(f"{type(exc).__name__}: {exc}")
         return
     actual = _get(scene_generator, "backend_name")
-    for j, im in zip(gen_jobs, images):
-        j.generated = im
+    for j, im in zip(gen_jobs, images):  # one tone for the promotion's generated backgrounds (imaging.tone)
+        j.generated, tone_note = match_generated_scene(im, j.placement, look, j.template_id, j.backdrop, j.seed)
+        j.notes.append(tone_note)
         if actual in GENERATED_BACKENDS:
             j.backend = actual  # what really made the scene (the resource may map "diffusers" rows to a server)
 
 
 def _render(job: _Job, cutout: Any, size: tuple[int, int]) -> tuple[Scene, Any]:
-    layout = overlay_layout(size, job.overlays) if job.overlays else None
+    layout = overlay_layout(size, job.overlays, cut_sides(cutout, job.cut_edges)) if job.overlays else None
     area = layout.product_area if layout else None
     if job.generated is not None and size == job.preset.size:
         scene = scene_from_generated(job.generated, job.placement, backdrop=job.backdrop, seed=job.seed)
     elif job.generated is not None:  # re-render at a smaller size (byte limit): scale the generated backdrop
         placement = place_product(cutout, size, fill=job.fill, margin=job.preset.margin, product_area=area,
-                                  background=job.backdrop, seed=job.seed)
+                                  background=job.backdrop, seed=job.seed, cut_edges=job.cut_edges)
         scene = scene_from_generated(job.generated, placement, backdrop=job.backdrop, seed=job.seed)
     else:
         scene = render_scene(cutout, job.backdrop, size, fill=job.fill, seed=job.seed, shadow=job.shadow,
-                             reflection=job.reflection, margin=job.preset.margin, product_area=area)
+                             reflection=job.reflection, margin=job.preset.margin, product_area=area,
+                             cut_edges=job.cut_edges)
     return scene, layout
 
 

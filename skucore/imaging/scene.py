@@ -14,8 +14,15 @@ Backdrops (`backdrop` dict, from a scene template):
 Colours are "#RRGGBB" strings or (r, g, b) tuples; "color"/"colors" are accepted too. Everything is a pure function
 of (backdrop, canvas size, seed).
 
-Generated scenes: `skucore.imaging.placement.place_product` gives the init canvas and the inpainting mask;
-`scene_from_generated` turns a generator's image (the product pasted back) into a `Scene`.
+Shadows (`shadow`, a template field): "drawn" (or true) darkens the backdrop under the product with a contact
+shadow consistent with the scene's light; "original" reuses the photo's own floor shadow (`Cutout.shadow`, an
+opacity layer in the photo's frame that `cut_out(keep_shadow=True)` returns), scaled and placed with the product;
+"none" (or false) draws none. A cutout without a shadow layer gets the drawn shadow. Either shadow darkens the
+backdrop only and the product goes over it, so no shadow ever covers a product pixel. A product cut at the bottom
+edge (`placement.cut_sides`) stands on nothing: it gets no shadow and no reflection.
+
+Generated scenes: `place_product` gives the init canvas and the inpainting mask; `scene_from_generated` turns a
+generator's image (the product pasted back) into a `Scene`.
 """
 
 from __future__ import annotations
@@ -29,7 +36,10 @@ import numpy as np
 from PIL import Image
 
 from skucore.base.colour import parse_colour
-from skucore.imaging.placement import Placement, composite_rgba, fill_ratio, paste_product, place_scaled
+from skucore.imaging.placement import Placement, composite_rgba, cut_sides, fill_ratio, paste_product, place_scaled
+from skucore.imaging.shadows import SHADOW_MODES  # noqa: F401  (re-exported: the template's shadow values)
+from skucore.imaging.shadows import (apply_contact_shadow, apply_opacity_shadow, original_shadow_layer, reflection_rgba,
+                                     shadow_mode, to_u8)
 
 SURFACES = ("marble", "wood", "linen", "concrete")
 BACKDROP_KINDS = ("white", "gradient", "brand", "surface")
@@ -132,14 +142,6 @@ def _lerp(c0, c1, t: np.ndarray) -> np.ndarray:
     return c0[None, None, :] + (c1 - c0)[None, None, :] * t[..., None]
 
 
-def _to_u8(x: np.ndarray) -> np.ndarray:
-    """Round half up and saturate to uint8 (float input; may be modified in place)."""
-    x = np.asarray(x, np.float32)
-    np.add(x, 0.5, out=x)
-    np.clip(x, 0, 255, out=x)
-    return x.astype(np.uint8)
-
-
 def make_backdrop(backdrop: dict | None, canvas_size: tuple[int, int], seed: int = 0) -> np.ndarray:
     """The backdrop as an HxWx3 uint8 array (a pure function of its arguments)."""
     backdrop = dict(backdrop or {"kind": "white"})
@@ -175,7 +177,7 @@ def make_backdrop(backdrop: dict | None, canvas_size: tuple[int, int], seed: int
             raise ValueError(f"gradient direction {direction!r} unknown; valid: vertical, horizontal, radial")
         # a seeded sub-level dither so 8-bit steps do not band
         img = img + (_seed_rng(seed, 1).random((h, w, 1), dtype=np.float32) - 0.5)
-        return _to_u8(img)
+        return to_u8(img)
     if kind == "surface":
         surface = backdrop.get("surface", "marble")
         if surface not in SURFACES:
@@ -200,7 +202,7 @@ def _marble(cols, shape, seed):
     base, dark = cols[0], cols[-1]
     img = _lerp(base, dark, vein * 0.55)
     img *= (0.97 + 0.05 * n)[..., None]
-    return _to_u8(img)
+    return to_u8(img)
 
 
 def _wood(cols, shape, seed):
@@ -212,7 +214,7 @@ def _wood(cols, shape, seed):
     rings = 0.5 + 0.5 * np.sin((yy * 9.0 + n * 1.4) * np.pi * 2)
     t = np.clip(0.65 * rings ** 1.5 + 0.35 * grain, 0, 1)
     light, dark = cols[0], cols[-1]
-    return _to_u8(_lerp(light, dark, t))
+    return to_u8(_lerp(light, dark, t))
 
 
 def _linen(cols, shape, seed):
@@ -228,7 +230,7 @@ def _linen(cols, shape, seed):
     weave = 0.5 * wy[:, None] + 0.5 * wx[None, :]
     slub = _fbm(rng, shape, 4, 3)
     t = np.clip(0.55 * weave + 0.45 * slub, 0, 1)
-    return _to_u8(_lerp(cols[0], cols[-1], t * 0.6))
+    return to_u8(_lerp(cols[0], cols[-1], t * 0.6))
 
 
 def _concrete(cols, shape, seed):
@@ -238,7 +240,7 @@ def _concrete(cols, shape, seed):
     speck = (rng.random(shape, dtype=np.float32) > 0.996).astype(np.float32)
     speck = cv2.GaussianBlur(speck, (0, 0), max(0.6, max(h, w) / 1600.0))
     t = np.clip(0.75 * n + 0.9 * speck, 0, 1)
-    return _to_u8(_lerp(cols[0], cols[-1], t))
+    return to_u8(_lerp(cols[0], cols[-1], t))
 
 
 _SURFACE_FUNCS = {"marble": _marble, "wood": _wood, "linen": _linen, "concrete": _concrete}
@@ -254,62 +256,6 @@ def _surface(surface: str, cols: tuple, w: int, h: int, seed: int) -> np.ndarray
         tex = cv2.resize(tex, (w, h), interpolation=cv2.INTER_CUBIC)
     tex.setflags(write=False)
     return tex
-
-
-# ----------------------------------------------------------------------------------------------------- placement
-def _apply_contact_shadow(bg: np.ndarray, alpha: np.ndarray, box: tuple[int, int, int, int],
-                          strength: float = 0.38) -> None:
-    """Darken the backdrop under the product: a soft ellipse from the product's footprint plus a tighter contact
-    core, both blurred. Drawn on the backdrop only; the product is composited over it afterwards. The shadow is
-    smooth, so it is computed on a grid `ds` times coarser and scaled up (bilinear)."""
-    H, W = bg.shape[:2]
-    x0, y0, x1, y1 = box
-    w, h = x1 - x0, y1 - y0
-    # footprint: columns where the bottom 12% of the silhouette has product
-    band = alpha[max(0, h - max(2, int(h * 0.12))):, :]
-    cols = np.nonzero(band.max(axis=0) > 32)[0]
-    if cols.size == 0:
-        cols = np.nonzero(alpha.max(axis=0) > 32)[0]
-        if cols.size == 0:
-            return
-    fx0, fx1 = x0 + int(cols[0]), x0 + int(cols[-1]) + 1
-    cx = (fx0 + fx1) / 2.0
-    half_w = max(2.0, (fx1 - fx0) / 2.0 * 1.06)
-    soft_h = max(2.0, min(h, w) * 0.045)
-    pad = int(half_w * 0.5 + soft_h * 4) + 4
-    rx0, rx1 = max(0, int(cx - half_w - pad)), min(W, int(cx + half_w + pad) + 1)
-    ry0, ry1 = max(0, int(y1 - soft_h * 3 - pad // 4)), min(H, int(y1 + soft_h * 3 + pad // 2) + 1)
-    if rx1 <= rx0 or ry1 <= ry0:
-        return
-    ds = max(1, int(soft_h // 3))
-    gw, gh = max(1, -(-(rx1 - rx0) // ds)), max(1, -(-(ry1 - ry0) // ds))
-    yy, xx = np.mgrid[0:gh, 0:gw].astype(np.float32)
-    yy = ry0 + (yy + 0.5) * ds - 0.5
-    xx = rx0 + (xx + 0.5) * ds - 0.5
-    cy = y1 - soft_h * 0.15
-    soft = np.clip(1.0 - ((xx - cx) / half_w) ** 2 - ((yy - cy) / soft_h) ** 2, 0, 1).astype(np.float32)
-    core_h = max(1.0, soft_h * 0.35)
-    core = np.clip(1.0 - ((xx - cx) / (half_w * 0.92)) ** 2 - ((yy - (y1 - core_h * 0.3)) / core_h) ** 2,
-                   0, 1).astype(np.float32)
-    soft = cv2.GaussianBlur(soft, (0, 0), max(0.5, soft_h * 0.9 / ds))
-    core = cv2.GaussianBlur(core, (0, 0), max(0.5, core_h * 0.8 / ds))
-    shade = np.clip(0.55 * soft / max(float(soft.max()), 1e-6) + 0.45 * core / max(float(core.max()), 1e-6), 0, 1)
-    shade = cv2.resize(shade * strength, (gw * ds, gh * ds), interpolation=cv2.INTER_LINEAR)
-    shade = shade[:ry1 - ry0, :rx1 - rx0]
-    roi = bg[ry0:ry1, rx0:rx1].astype(np.float32)
-    roi *= (1.0 - shade)[..., None]
-    bg[ry0:ry1, rx0:rx1] = _to_u8(roi)
-
-
-def _reflection_rgba(scaled: np.ndarray, opacity: float = 0.28, fade: float = 0.35) -> np.ndarray:
-    """The product flipped top-bottom with its alpha faded from `opacity` to 0 over `fade` of its height."""
-    flipped = scaled[::-1].copy()
-    h = flipped.shape[0]
-    n = max(1, int(h * fade))
-    ramp = np.zeros(h, np.float32)
-    ramp[:n] = opacity * (1.0 - np.arange(n, dtype=np.float32) / n) ** 1.5
-    flipped[..., 3] = _to_u8(flipped[..., 3].astype(np.float32) * ramp[:, None])
-    return flipped
 
 
 # ---------------------------------------------------------------------------------------------------- scenes
@@ -333,22 +279,32 @@ class Scene:
 
 
 def render_scene(cutout: Any, backdrop: dict | None, canvas_size: tuple[int, int], *, fill: float, seed: int,
-                 shadow: bool = True, reflection: bool = False, margin: float = 0.05,
-                 product_area: tuple[int, int, int, int] | None = None) -> Scene:
+                 shadow: bool | str = True, reflection: bool = False, margin: float = 0.05,
+                 product_area: tuple[int, int, int, int] | None = None, cut_edges: str = "flush") -> Scene:
     """Render a studio scene: backdrop, (shadow), (reflection), then the product's own pixels on top.
 
     `cutout`: `skucore.base.types.Cutout`, RGBA PIL image or HxWx4 uint8 array. `fill` is the product box's fill
-    ratio of the canvas; `product_area` (default the canvas) bounds and centres it. Deterministic in all
-    arguments."""
+    ratio of the canvas; `product_area` (default the canvas) bounds and centres it; `shadow` is a `shadow_mode`
+    value; `cut_edges` says what a side cut at the photo's frame does (`placement.cut_sides`). Deterministic in
+    all arguments."""
     canvas_size = (int(canvas_size[0]), int(canvas_size[1]))
     backdrop = dict(backdrop or {"kind": "white"})
-    box, scaled, mask = place_scaled(cutout, canvas_size, fill, margin, product_area)
+    mode = shadow_mode(shadow)
+    flush = cut_sides(cutout, cut_edges)
+    box, scaled, mask = place_scaled(cutout, canvas_size, fill, margin, product_area, flush)
     bg = make_backdrop(backdrop, canvas_size, seed)
     sp = np.asarray(scaled)
-    if shadow:
-        _apply_contact_shadow(bg, sp[..., 3], box)
-    if reflection:
-        composite_rgba(bg, _reflection_rgba(sp), box[0], box[3])
+    grounded = "bottom" not in flush  # a product cut at the bottom edge stands on nothing
+    if grounded and mode == "original":
+        layer = original_shadow_layer(cutout, box, canvas_size)
+        if layer is not None:
+            apply_opacity_shadow(bg, layer)
+        else:
+            mode = "drawn"
+    if grounded and mode == "drawn":
+        apply_contact_shadow(bg, sp[..., 3], box)
+    if grounded and reflection:
+        composite_rgba(bg, reflection_rgba(sp), box[0], box[3])
     composite_rgba(bg, sp, box[0], box[1])
     return Scene(image=Image.fromarray(bg, "RGB"), product_box=box, product_mask=mask, scaled_product=scaled,
                  fill_ratio=fill_ratio(box, canvas_size), backdrop=backdrop, seed=int(seed))
@@ -365,10 +321,11 @@ def scene_from_generated(image: Image.Image, placement: Placement, *, backdrop: 
 
 def place_product(cutout: Any, canvas_size: tuple[int, int], *, fill: float, margin: float = 0.05,
                   product_area: tuple[int, int, int, int] | None = None, background: dict | None = None,
-                  seed: int = 0, grow: int = 2) -> Placement:
-    """Place the product for an inpainting generator (`SceneRequest.init_image` / `.mask`)."""
+                  seed: int = 0, grow: int = 2, cut_edges: str = "flush") -> Placement:
+    """Place the product for an inpainting generator (`SceneRequest.init_image` / `.mask`), cut sides flush as in
+    `render_scene`."""
     canvas_size = (int(canvas_size[0]), int(canvas_size[1]))
-    box, scaled, mask = place_scaled(cutout, canvas_size, fill, margin, product_area)
+    box, scaled, mask = place_scaled(cutout, canvas_size, fill, margin, product_area, cut_sides(cutout, cut_edges))
     bg = make_backdrop(background or {"kind": "white"}, canvas_size, seed)
     composite_rgba(bg, np.asarray(scaled), box[0], box[1])
     keep = (np.asarray(mask) == 255).astype(np.uint8)

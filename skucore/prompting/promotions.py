@@ -19,6 +19,7 @@ import yaml
 
 from skucore.base.safety import is_safe_sku
 from skucore.base.yamlio import load_yaml_strict, short_repr
+from skucore.prompting.look import Look, parse_look
 
 __all__ = [
     "KNOWN_PLATFORMS",
@@ -54,7 +55,7 @@ _MAX_SEED = 2**63 - 1
 
 _TOP_KEYS = {
     "id", "title", "badge_text", "price_rule", "scene_roles", "platforms", "brand_kit", "seed_base",
-    "main_role", "start", "end",
+    "main_role", "start", "end", "look",
 }
 _REQUIRED_TOP = ("id", "title", "badge_text", "price_rule", "scene_roles", "platforms", "brand_kit", "seed_base")
 _PRICE_KEYS = {"kind", "value", "round_to", "currency", "rounding"}
@@ -156,6 +157,7 @@ class Promotion:
     start: _dt.date | None = None
     end: _dt.date | None = None
     source_path: str | None = field(default=None, compare=False)
+    look: Look = field(default_factory=Look, hash=False)  # the tone generated backgrounds match (prompting.look)
 
     def promo_price(self, price: float) -> float:
         return self.price_rule.apply(price)
@@ -363,7 +365,7 @@ def parse_promotion(data: Any, path: str | Path = "<promotion>", *,
     return Promotion(
         id=pid, title=title, badge_text=badge, price_rule=price_rule, scene_roles=scene_roles,
         platforms=platforms, brand_kit=brand_kit, seed_base=seed_base, main_role=main_role,
-        start=start, end=end, source_path=str(path),
+        start=start, end=end, source_path=str(path), look=parse_look(data.get("look"), ctx.err, base_dir),
     )
 
 

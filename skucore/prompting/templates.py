@@ -55,9 +55,11 @@ DEFAULT_LIBRARY_PATH = Path(__file__).resolve().parents[1] / "data" / "templates
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _COLOUR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _TEMPLATE_KEYS = {"backend", "backdrop", "prompt", "negative_prompt", "overlays", "shadow", "reflection", "fill",
-                  "description"}
+                  "description", "cut_edges"}
 _TOP_KEYS = {"version", "defaults", "categories"}
-_DEFAULTABLE = {"backend", "negative_prompt", "overlays", "shadow", "reflection", "fill"}
+_DEFAULTABLE = {"backend", "negative_prompt", "overlays", "shadow", "reflection", "fill", "cut_edges"}
+SHADOW_VALUES = ("drawn", "original", "none")  # besides true (= drawn) and false (= none)
+CUT_EDGE_MODES = ("flush", "ignore")
 
 
 class TemplateLibraryError(Exception):
@@ -75,6 +77,12 @@ class SceneTemplate:
 
     `fallback_from` is set only on templates returned by `resolve_template` when the requested "category/role"
     was not in the library (it holds the requested id; `id` is the template actually used).
+
+    `shadow` says whether the product gets a shadow and `shadow_source` which one: "drawn" (a contact shadow
+    consistent with the scene's light) or "original" (the photo's own shadow layer, for brands that want it; a
+    cutout without one gets the drawn shadow). The YAML field `shadow` takes true, false, drawn, original or none.
+    `cut_edges` says what a product cut at its photo's frame does: "flush" (its cut sides meet the frame, see
+    `skucore.imaging.placement`) or "ignore" (centred as if whole).
     """
 
     id: str
@@ -90,6 +98,8 @@ class SceneTemplate:
     fill: float = 0.8
     description: str = ""
     fallback_from: str | None = None
+    shadow_source: str = "drawn"
+    cut_edges: str = "flush"
 
 
 @dataclass(frozen=True)
@@ -210,12 +220,19 @@ def _validate_template(path: str, category: str, role: str, data: Any, defaults:
             raise err(f"overlays[{i}]", f"{short_repr(o)} is not one of {', '.join(OVERLAYS)}")
     if len(set(overlays)) != len(overlays):
         raise err("overlays", "lists an overlay twice")
-    flags = {}
-    for key, default in (("shadow", True), ("reflection", False)):
-        v = merged.get(key, default)
-        if not isinstance(v, bool):
-            raise err(key, f"must be true or false, got {short_repr(v)}")
-        flags[key] = v
+    shadow_value = merged.get("shadow", True)
+    if isinstance(shadow_value, bool):
+        shadow, shadow_source = shadow_value, "drawn"
+    elif shadow_value in SHADOW_VALUES:
+        shadow, shadow_source = shadow_value != "none", "original" if shadow_value == "original" else "drawn"
+    else:
+        raise err("shadow", f"must be true or false, or one of {', '.join(SHADOW_VALUES)}, got {short_repr(shadow_value)}")
+    reflection = merged.get("reflection", False)
+    if not isinstance(reflection, bool):
+        raise err("reflection", f"must be true or false, got {short_repr(reflection)}")
+    cut_edges = merged.get("cut_edges", "flush")
+    if cut_edges not in CUT_EDGE_MODES:
+        raise err("cut_edges", f"{short_repr(cut_edges)} is not one of {', '.join(CUT_EDGE_MODES)}")
     fill = merged.get("fill", 0.8)
     if isinstance(fill, bool) or not isinstance(fill, (int, float)) or not 0.05 <= fill <= 1.0:
         raise err("fill", f"must be a product fill ratio between 0.05 and 1, got {short_repr(fill)}")
@@ -229,8 +246,9 @@ def _validate_template(path: str, category: str, role: str, data: Any, defaults:
             raise err("overlays", "the studio role is the marketplace main image: no overlays allowed")
     return SceneTemplate(
         id=tid, category=category, role=role, backend=backend, backdrop=backdrop, prompt=prompt,
-        negative_prompt=" ".join(negative.split()), overlays=tuple(overlays), shadow=flags["shadow"],
-        reflection=flags["reflection"], fill=float(fill), description=description.strip(),
+        negative_prompt=" ".join(negative.split()), overlays=tuple(overlays), shadow=shadow,
+        reflection=reflection, fill=float(fill), description=description.strip(), shadow_source=shadow_source,
+        cut_edges=cut_edges,
     )
 
 

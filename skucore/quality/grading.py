@@ -50,6 +50,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "text": 3.0,
     "fidelity": 3.0,
     "near_duplicate": 1.0,
+    # background tone off the promotion's (skucore.quality.tone): a person looks; never A, never a regeneration
+    # (a new seed of the same prompt drifts the same way), so it sits in `never_a` and not in `c_on_generated_fail`
+    "tone_consistency": 1.0,
 }
 
 ACTIONS = ("publish", "review", "regenerate", "review_after_max_attempts")
@@ -63,7 +66,8 @@ class GradingConfig:
     a_threshold: float = 0.9
     b_threshold: float = 0.6
     never_a: frozenset[str] = frozenset(
-        {"text", "fidelity", "text_policy", "resolution", "aspect", "file_size", "background_white"}
+        {"text", "fidelity", "text_policy", "resolution", "aspect", "file_size", "background_white",
+         "tone_consistency"}
     )
     c_on_generated_fail: frozenset[str] = frozenset({"text", "fidelity"})
     max_attempts: int = 3
@@ -136,8 +140,11 @@ def _get(obj, name, default=None):
     return getattr(obj, name, default)
 
 
-def grade_image(metric_results: Iterable, config: GradingConfig = GradingConfig(), *, generated: bool = False) -> Grade:
-    """Grade one image from its metric results (see the module docstring for the rules)."""
+def grade_image(metric_results: Iterable, config: GradingConfig = GradingConfig(), *, generated: bool = False,
+                stand_in: str | None = None) -> Grade:
+    """Grade one image from its metric results (see the module docstring for the rules). `stand_in` says why the
+    scene is not what its template asked for (a studio render standing in for a generator that failed, a
+    composite standing in for an inpaint): such an image is never better than B, so a person sees it."""
     total = 0.0
     passed_w = 0.0
     failed: list[str] = []
@@ -185,6 +192,9 @@ def grade_image(metric_results: Iterable, config: GradingConfig = GradingConfig(
         elif errored:
             grade = "B"
             reasons.append(f"never A with metrics not computed: {', '.join(errored)}")
+        elif stand_in:
+            grade = "B"
+            reasons.append(f"stand-in scene, never A: {stand_in}")
     if generated and grade != "C":
         hard = [m for m in failed if m in config.c_on_generated_fail]
         if hard:
@@ -225,7 +235,8 @@ def prompt_adjustment(failed_metrics: Sequence[str]) -> str | None:
 
 def grade_set(images: Iterable[Mapping], config: GradingConfig = GradingConfig()) -> GradedSet:
     """Grade all images of one SKU. Each item is a mapping with "image_key", "metrics" (metric results),
-    "attempt" (int, from 0), optionally "generated" (bool) and passthrough fields (promotion, sku, role,
+    "attempt" (int, from 0), optionally "generated" (bool), "stand_in" (str: why the scene is a stand-in, see
+    `grade_image`) and passthrough fields (promotion, sku, role,
     platform, slot, ...) that end up in the rows of `GradedSet.table()`.
 
     Only the latest attempt of each (role, platform) should be passed; earlier attempts stay in lineage."""
@@ -236,7 +247,8 @@ def grade_set(images: Iterable[Mapping], config: GradingConfig = GradingConfig()
         if not key:
             raise ValueError(f"grade_set: item without image_key: {sorted(item)}")
         attempt = int(item.get("attempt") or 0)
-        raw = grade_image(item.get("metrics") or [], config, generated=bool(item.get("generated", False)))
+        raw = grade_image(item.get("metrics") or [], config, generated=bool(item.get("generated", False)),
+                          stand_in=item.get("stand_in"))
         final = finalise_grade(raw, attempt, config)
         action = next_action(final, attempt, config)
         adj = prompt_adjustment(raw.failed_metrics) if action == "regenerate" else None

@@ -7,6 +7,7 @@ the last one's prompt. Rendering and scoring are passed in, so this loop knows n
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -37,12 +38,29 @@ def latest_attempts(generated: Iterable[Mapping]) -> list[dict]:
     return list(latest.values())
 
 
+def stand_in_reason(lineage: Mapping | str | None) -> str | None:
+    """Why an image is not the scene its template asked for, from its lineage: the studio standing in for a
+    generator that failed (`fallback`), or a text-to-image composite standing in for an inpaint a server could
+    not do (`generation.requested_method`). None when it is what was asked for."""
+    if isinstance(lineage, str):
+        lineage = json.loads(lineage or "{}")
+    lineage = lineage or {}
+    if lineage.get("fallback"):
+        return f"{lineage['fallback']} fallback ({lineage.get('fallback_reason') or 'no reason recorded'})"
+    generation = lineage.get("generation") or {}
+    requested, method = generation.get("requested_method"), generation.get("method")
+    if requested and method and requested != method:
+        return f"{method} instead of {requested}"
+    return None
+
+
 def grading_item(gen: Mapping, metric_rows: Sequence[Mapping]) -> dict:
     """What `grade_set` reads of one generated image and its metrics."""
     return {
         "image_key": gen["image_key"], "metrics": list(metric_rows), "attempt": gen["attempt"],
         "generated": gen["backend"] != "studio", "promotion": gen["promotion"], "sku": gen["sku"],
         "role": gen["role"], "platform": gen["platform"], "slot": gen["slot"],
+        "stand_in": stand_in_reason(gen.get("lineage")),
     }
 
 

@@ -111,10 +111,16 @@ def test_price_tag_regions():
     price, orig = regions
     assert ink_box_around(img, price.box, "#C8102E") == price.box
     assert price.box[2] <= orig.box[0]
-    # original price struck through: a horizontal run of text colour across its middle
-    mid = (orig.box[1] + orig.box[3]) // 2
-    row = np.asarray(img)[mid, orig.box[0]:orig.box[2]]
-    assert (np.abs(row.astype(int) - 255).sum(axis=1) < 60).mean() > 0.9
+    # original price struck through: a continuous line across the digits' middle, half-way between the text
+    # colour (white) and the plate, so the glyphs stay readable through it
+    strike = (np.array(parse_colour("#FFFFFF")) + np.array(parse_colour("#C8102E"))) / 2
+    arr = np.asarray(img).astype(int)
+    rows = [y for y in range(orig.box[1], orig.box[3])
+            if (np.abs(arr[y, orig.box[0]:orig.box[2]] - strike).max(axis=1) <= 2).mean() > 0.6]
+    assert rows and len(rows) <= max(2, (orig.box[3] - orig.box[1]) // 8)  # thin
+    mid = (orig.box[1] + orig.box[3]) / 2
+    assert abs(np.mean(rows) - mid) <= (orig.box[3] - orig.box[1]) * 0.2  # near the middle of the digits
+    assert orig.box[3] - orig.box[1] >= 14  # the list price never shrinks below STRUCK_PRICE_MIN_PX
     # no original price when there is no discount
     img2 = Image.new("RGB", (800, 200))
     assert [r.kind for r in draw_price_tag(img2, (0, 0, 800, 200), 1299, 1299, "CNY")] == ["price"]

@@ -1,8 +1,15 @@
+"""Near duplicates: whole-image hashes across SKUs, and fingerprints of the product region and the scene."""
+import json
+
 import pytest
 from PIL import Image, ImageDraw
 
+from skucore.imaging.render import render_sku_images
+from skucore.quality.duplicates import (generated_image_fingerprint, image_fingerprint, near_duplicates,
+                                        parse_fingerprint, perceptual_hash)
+from tests.helpers.imaging import TEMPLATES, FakePromotion, prompt_row
 from tests.helpers.quality_images import canvas, encode, product
-from skucore.quality.duplicates import near_duplicates, perceptual_hash
+from tests.helpers.scene_inputs import crude_cutout
 
 
 def _scene(seed, shift=0, bg=(255, 255, 255), colour=(40, 90, 160)):
@@ -57,3 +64,49 @@ def test_near_duplicate_results_per_image():
     assert res[("B", 1)].status == "fail" and "duplicates_of" in res[("B", 1)].detail
     assert (res[("C", 1)].status, res[("C", 1)].passed) == ("pass", True)
     assert (res[("D", 1)].status, res[("D", 1)].passed) == ("error", False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Product region + scene fingerprints: a shared card layout is not a duplicate, the same product on it is.
+
+
+def _card(photo: str, sku: str, template: str = "t_detail") -> tuple[bytes, dict]:
+    """The image and generated-table row of one SKU's detail card (price, badge and selling points bands around
+    the product, mostly white) on Taobao."""
+    row = {"sku": sku, "category": "bags", "price": 199.0, "currency": "CNY", "selling_points": ["Canvas", "Roomy"]}
+    (img,) = render_sku_images(crude_cutout(photo), row, [prompt_row("detail", template, 3)], FakePromotion(),
+                               platforms=["taobao"], templates_by_id=TEMPLATES, source_sha256="1" * 64)
+    gen = {"product_box": list(img.product_box),
+           "text_regions": json.dumps([{"kind": r.kind, "text": r.text, "box": list(r.box)} for r in img.text_regions])}
+    return img.data, gen
+
+
+def test_two_products_on_one_card_layout_are_not_near_duplicates_the_same_product_twice_is():
+    cards = {
+        ("SKU-A", "detail"): _card("tote_bag_ruby.jpg", "SKU-A"),
+        ("SKU-B", "detail"): _card("tote_bag_solidus.jpg", "SKU-B"),  # the same bag, another print
+        ("SKU-C", "detail"): _card("tote_bag_ruby.jpg", "SKU-C"),  # the same product as SKU-A
+        ("SKU-D", "detail"): _card("solidus_tshirt_black.jpg", "SKU-D"),
+        ("SKU-E", "detail"): _card("solidus_tshirt_blue.jpg", "SKU-E"),  # a colour variant of SKU-D
+        ("SKU-F", "lifestyle"): _card("tote_bag_ruby.jpg", "SKU-F", "t_life"),  # SKU-A's product, another scene
+    }
+    # what the whole-image hash did: the shared layout made the two totes look alike
+    whole = {k: perceptual_hash(v[0]) for k, v in cards.items()}
+    assert frozenset({("SKU-A", "detail"), ("SKU-B", "detail")}) in {frozenset(p[:2]) for p in near_duplicates(whole)}
+    prints = {k: generated_image_fingerprint(*v) for k, v in cards.items()}
+    assert all(parse_fingerprint(p) is not None for p in prints.values())
+    found = {frozenset(p[:2]) for p in near_duplicates(prints, max_bits=4)}
+    assert found == {frozenset({("SKU-A", "detail"), ("SKU-C", "detail")})}
+
+
+def test_fingerprints_and_plain_hashes_mix_without_comparing():
+    data, gen = _card("tote_bag_ruby.jpg", "SKU-A")
+    fp = generated_image_fingerprint(data, gen)
+    hashes = {("A", 1): fp, ("B", 1): fp, ("C", 1): perceptual_hash(data), ("D", 1): perceptual_hash(data)}
+    pairs = near_duplicates(hashes)  # hashes stored before fingerprints: each kind meets only its own kind
+    assert {frozenset(p[:2]) for p in pairs} == {frozenset({("A", 1), ("B", 1)}), frozenset({("C", 1), ("D", 1)})}
+    assert generated_image_fingerprint(data, {"product_box": None}) == perceptual_hash(data)
+    with pytest.raises(ValueError, match="outside"):
+        image_fingerprint(data, (900, 900, 950, 950))
+    with pytest.raises(ValueError, match="broken"):
+        parse_fingerprint("fp1:zz")

@@ -117,3 +117,29 @@ def test_grade_set_reads_quality_rows_as_mappings():
 def test_prompt_adjustment_from_failed_metrics():
     assert "sharp focus" in prompt_adjustment(["sharpness"])
     assert prompt_adjustment(["file_size"]) is None
+
+
+def test_a_stand_in_scene_is_never_better_than_b():
+    """A studio render standing in for a failed generator (or a composite for an inpaint) goes to a person."""
+    g = grade_image(results(), stand_in="studio fallback (no scene generator)")
+    assert g.grade == "B" and any("stand-in scene" in r for r in g.reasons)
+    assert next_action(g, 0) == "review"
+    # a stand-in that fails a hard rule still regenerates as a C would
+    c = grade_image(results(fail=["fidelity"]), generated=True, stand_in="text2img+composite instead of inpaint")
+    assert c.grade == "C"
+
+
+def test_stand_in_reason_is_read_from_the_image_lineage():
+    import json
+
+    from skucore.quality.regenerate import grading_item, stand_in_reason
+
+    assert stand_in_reason({"fallback": "studio", "fallback_reason": "CUDA out of memory"}) == \
+        "studio fallback (CUDA out of memory)"
+    assert stand_in_reason({"generation": {"requested_method": "inpaint", "method": "text2img+composite"}}) == \
+        "text2img+composite instead of inpaint"
+    assert stand_in_reason({"generation": {"requested_method": "inpaint", "method": "inpaint"}}) is None
+    gen = {"image_key": "k", "attempt": 0, "backend": "studio", "promotion": "p", "sku": "s", "role": "r",
+           "platform": "amazon_main", "slot": "main", "lineage": json.dumps({"fallback": "studio", "fallback_reason": "x"})}
+    graded = grade_set([grading_item(gen, results())]).images[0]
+    assert graded.final.grade == "B"
