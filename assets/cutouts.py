@@ -50,8 +50,18 @@ def load_cutout(store: StudioStore, sku: str):
         touches_edge=meta["touches_edge"],
         edges_touched=tuple(meta["edges_touched"] or ()),
         flags=list(meta["flags"] or []),
+        shadow=_load_shadow(store, sku, rgba.shape[:2]),
     )
     return cutout, meta
+
+
+def _load_shadow(store: StudioStore, sku: str, shape: tuple[int, int]) -> np.ndarray | None:
+    """The photo's own shadow layer when the cutout kept one (a photo without a floor shadow has none)."""
+    if not store.exists(T.cutout_shadow(sku)):
+        return None
+    with Image.open(io.BytesIO(store.get_bytes(T.cutout_shadow(sku)))) as im:
+        layer = np.asarray(im.convert("L")).copy()
+    return layer if layer.shape == tuple(shape) else None  # a stale layer from an older photo is not used
 
 
 @dg.asset(
@@ -72,10 +82,17 @@ def product_cutouts(context: dg.AssetExecutionContext, store: StudioStore, catal
         row = rows.get(sku)
         if row is None:
             raise KeyError(f"SKU {sku!r} is not in the current catalog (delisted?)")
-        cutout = cut_out(catalog_photo(catalog_source, row))
+        # the photo's own shadow is kept for templates with `shadow: original`; cheap next to the cutout itself
+        cutout = cut_out(catalog_photo(catalog_source, row), keep_shadow=True)
         png = io.BytesIO()
         Image.fromarray(cutout.rgba, "RGBA").save(png, "PNG", compress_level=1)
         store.put_bytes(T.cutout(sku), png.getvalue())
+        if cutout.shadow is not None and cutout.shadow.any():
+            layer = io.BytesIO()
+            Image.fromarray(cutout.shadow, "L").save(layer, "PNG", compress_level=1)
+            store.put_bytes(T.cutout_shadow(sku), layer.getvalue())
+        elif store.exists(T.cutout_shadow(sku)):
+            store.delete(T.cutout_shadow(sku))
         h, w = cutout.mask.shape[:2]
         meta = {
             "sku": sku,
@@ -93,6 +110,7 @@ def product_cutouts(context: dg.AssetExecutionContext, store: StudioStore, catal
             "area_ratio": round(meta["area_ratio"], 4),
             "bbox": dg.MetadataValue.json(meta["bbox"]),
             "touches_edge": meta["touches_edge"],
+            "own_shadow": cutout.shadow is not None and bool(cutout.shadow.any()),
             "flags": dg.MetadataValue.json(meta["flags"]),
             "photo": dg.MetadataValue.json(json.loads(row.get("photo_facts") or "{}")),
             "cutout": dg.MetadataValue.path(store.uri(T.cutout(sku))),

@@ -6,6 +6,11 @@ partition range. With four steps, one bad SKU would skip (and mark failed) the l
 in the run. In one step, each key goes through its stages in turn; a key that fails stops there and is reported,
 and every other key goes on to publish. The step still loads the model once for all its keys.
 
+Inside the step, the keys run in a worker pool (`assets.step_pool`: CPU workers up to the usable cores, a device
+worker per GPU holding the model, scenes of several SKUs batched together), or, with one worker
+(`ExecutionSettings.workers=1`, or a run of one key), one after another in this process. Either way each
+finished stage of each key is materialized as it finishes and the run's log shows progress every few seconds.
+
 The publishing gate is enforced per key before publishing (`assets.publish.PublishGate`) and reported as the
 blocking `graded_sets_gate` check over the run's keys, so the UI shows why a SKU was held back.
 """
@@ -16,11 +21,12 @@ import socket
 import dagster as dg
 
 from assets.chunks import GPU_STEP_TAGS, chunked_backfill_policy
-from assets.partition_loop import materialize_stages, raise_if_failed
+from assets.partition_loop import key_events, materialize_events, raise_if_failed
 from assets.partitions import from_promotion, from_sku, promotion_sku_partitions
 from assets.promotion_run import PerSkuStep
 from assets.stages import PER_SKU_STAGES
 from resources.cdn import CdnResource
+from resources.execution import ExecutionSettings
 from resources.gpu import GpuPoolResource, SceneGeneratorResource
 from resources.platforms import PlatformSettings
 from resources.promotions import PromotionLibrary
@@ -70,6 +76,7 @@ def promotion_sku_stages(
     scene_generator: SceneGeneratorResource,
     cdn: CdnResource,
     platforms: PlatformSettings,
+    execution: ExecutionSettings,
 ):
     selected = [s for s in PER_SKU_STAGES if dg.AssetKey(s.name) in context.selected_asset_keys]
     keys = [str(k) for k in context.partition_keys]
@@ -85,14 +92,30 @@ def promotion_sku_stages(
     else:
         context.log.info("no scene generator configured: generated-scene templates render in the studio on the CPU")
 
-    def bind(stage):
-        def work(key: str) -> dict:
-            promotion_id, _, sku = key.partition("|")
-            return stage.work(step, promotion_id, sku)
-        return work
-
     failures: dict[str, str] = {}
-    yield from materialize_stages(context, keys, [(s.name, bind(s)) for s in selected], failures)
+    workers = execution.cpu_workers(len(keys))
+    if workers > 1:
+        from assets.step_pool import StepPool
+        from assets.step_worker import WorkerSpec, resource_spec
+
+        resources = dict(store=store, promotions=promotions, grading=grading, gpu_pool=gpu_pool,
+                         scene_generator=scene_generator, cdn=cdn, platforms=platforms)
+        spec = WorkerSpec(resources={k: resource_spec(v) for k, v in resources.items()}, keys=keys,
+                          stages=[s.name for s in selected], publish=step.target is not None,
+                          ocr_threads=execution.ocr_threads)
+        devices = gpu_pool.describe()["devices"] if scene_generator.enabled else []
+        pool = StepPool(spec=spec, keys=keys, step=step, settings=execution, cpu_workers=workers, devices=devices,
+                        device_slots=sum(gpu_pool.pool.slots(d) for d in devices),
+                        max_batch=scene_generator.max_batch)
+        context.log.info(f"worker pool: {workers} CPU workers ({execution.method()}), {pool.in_flight} SKUs each "
+                         f"at once" + (f"; a device worker for each of {devices}, batches of up to "
+                                       f"{scene_generator.max_batch}" if devices else ""))
+        events = pool.key_events()
+    else:
+        context.log.info("one worker: every SKU in this process, one after another")
+        events = key_events(keys, [(s.name, _bind(step, s)) for s in selected])
+    yield from materialize_events(context, events, failures, len(keys), unit="SKUs",
+                                  every_s=execution.progress_every_s, images_stage="generated_images")
 
     if dg.AssetCheckKey(dg.AssetKey("graded_sets"), "graded_sets_gate") in context.selected_asset_check_keys:
         held = step.gate.problems
@@ -108,3 +131,11 @@ def promotion_sku_stages(
             description=(f"{len(held)} of {len(keys)} partitions held back" if held else f"{len(keys)} partitions passed"),
         )
     raise_if_failed(failures, len(keys))
+
+
+def _bind(step, stage):
+    def work(key: str) -> dict:
+        promotion_id, _, sku = key.partition("|")
+        return stage.work(step, promotion_id, sku)
+
+    return work

@@ -57,19 +57,22 @@ class PublishGate:
 
 
 def refresh_review_decisions(store: StudioStore, queue, promotion_id: str, sku: str) -> list[dict]:
-    """The SKU's graded rows with B decisions read from the review queue now: an approval made after grading
-    publishes on the next cdn_publish without regrading. Decisions are tied to the image's sha256."""
+    """The SKU's graded rows with review decisions read from the queue now: an approval made after grading
+    publishes on the next cdn_publish without regrading, and an A rejected at a spot check is held back (it
+    leaves the manifest at the next refresh; the next graded_sets regenerates it). Decisions are tied to the
+    image's sha256."""
     gkey = T.graded(promotion_id, sku)
     if not store.exists(gkey):
         raise UpstreamMissing(f"graded_sets[{promotion_id}|{sku}] has not been materialized")
     graded = store.read_table(gkey).to_pylist()
     changed = False
-    for r in graded:
-        if r["grade"] != "B":
-            continue
-        decision = queue.decision_for(r["image_key"], r["sha256"])
-        if decision != r["decision"]:
-            r["decision"], r["publishable"], changed = decision, decision == "approve", True
+    reviewed = [r for r in graded if r["grade"] in ("A", "B")]
+    decisions = queue.decisions_for([(r["image_key"], r["sha256"]) for r in reviewed]) if reviewed else {}
+    for r in reviewed:
+        decision = decisions.get(r["image_key"])
+        publishable = decision == "approve" if r["grade"] == "B" else decision != "reject"
+        if decision != r["decision"] or publishable != r["publishable"]:
+            r["decision"], r["publishable"], changed = decision, publishable, True
     if changed:
         store.write_table(gkey, pa.Table.from_pylist(graded, schema=T.GRADED_SCHEMA))
     return graded

@@ -1,6 +1,7 @@
 """`quality_scores[promotion|sku]` and `graded_sets[promotion|sku]`: every image measured, graded A/B/C;
 C's regenerate (new seed, prompt adjusted from the failed metric) up to the configured attempts; B's go to the
-review queue, whose decisions survive reruns."""
+review queue, whose decisions survive reruns; images reviewers rejected regenerate with the reason's prompt
+adjustment, or wait for a new template."""
 import dagster as dg
 import pyarrow as pa
 
@@ -8,6 +9,7 @@ from skucore import tables as T
 
 from assets.generation import store_rendered
 from assets.partition_loop import UpstreamMissing
+from resources.quality import review_desk_url
 
 
 def _read_generated(store, promotion: str, sku: str) -> list[dict]:
@@ -23,7 +25,7 @@ def _hash_rows(hashes: dict) -> list[dict]:
 
 def quality_stage(step, promotion_id: str, sku: str) -> dict:
     """quality_scores for one key: every metric of every image, and near duplicates across the promotion."""
-    from skucore.quality.duplicates import generated_image_fingerprint, near_duplicate_results
+    from skucore.quality.duplicates import generated_image_fingerprint
     from skucore.quality.score import quality_rows, quality_table
 
     run, store, grading = step.run_for(promotion_id), step.store, step.grading
@@ -33,9 +35,9 @@ def quality_stage(step, promotion_id: str, sku: str) -> dict:
         data, results = run.score(gen, qcfg)
         own_hashes[(sku, gen["image_key"])] = generated_image_fingerprint(data, gen)
         rows.append((gen, results))
-    # Near duplicates against the other SKUs of the promotion (their hashes as stored so far).
-    others = {k: v for k, v in run.hashes.items() if k[0] != sku}
-    dup = near_duplicate_results({**others, **own_hashes}, max_bits=grading.near_duplicate_bits)
+    # Near duplicates against the other SKUs of the promotion (stored, and scored so far in this step by any
+    # worker); these hashes then replace the SKU's earlier ones.
+    dup = run.duplicates.replace(sku, own_hashes)
     out = []
     for gen, results in rows:
         results = [*results, dup[(sku, gen["image_key"])]]
@@ -45,7 +47,6 @@ def quality_stage(step, promotion_id: str, sku: str) -> dict:
         )
     store.write_table(T.quality(promotion_id, sku), quality_table(out))
     store.write_table(T.hashes(promotion_id, sku), pa.Table.from_pylist(_hash_rows(own_hashes), schema=T.HASHES_SCHEMA))
-    run.hashes = {**others, **own_hashes}
     bad = [r for r in out if r["status"] in ("fail", "error")]
     return {
         "images": len(rows),
@@ -62,7 +63,7 @@ def _file_fields(gen: dict) -> dict:
 
 def grade_sku(step, promotion_id: str, sku: str) -> tuple[list[dict], list[dict]]:
     """Grade one SKU's images, regenerating C's. Returns (final rows, every attempt's rows)."""
-    from skucore.quality.duplicates import generated_image_fingerprint, near_duplicate_results
+    from skucore.quality.duplicates import generated_image_fingerprint
     from skucore.quality.regenerate import grade_and_regenerate
     from skucore.quality.score import quality_rows, quality_table
 
@@ -86,8 +87,7 @@ def grade_sku(step, promotion_id: str, sku: str) -> tuple[list[dict], list[dict]
         data, results = run.score(gen, qcfg)
         # A regenerated image is checked for near duplicates too: no metric passes by not being computed.
         own = {(sku, gen["image_key"]): generated_image_fingerprint(data, gen)}
-        others = {k: v for k, v in run.hashes.items() if k[0] != sku}
-        dup = near_duplicate_results({**others, **own}, max_bits=grading.near_duplicate_bits)[(sku, gen["image_key"])]
+        dup = run.duplicates.compare(sku, own)[(sku, gen["image_key"])]
         new_hashes.update(own)
         return quality_rows([*results, dup], promotion=promotion_id, sku=sku, role=gen["role"],
                             platform=gen["platform"], slot=gen["slot"], attempt=gen["attempt"],
@@ -95,21 +95,17 @@ def grade_sku(step, promotion_id: str, sku: str) -> tuple[list[dict], list[dict]
 
     base_prompts = {p["role"]: p for p in run.prompts.get(sku, [])}
     outcome = grade_and_regenerate(all_generated, metrics, base_prompts=base_prompts, render=render, score=score,
-                                   config=grading.grading_config(), log=step.log)
+                                   config=grading.grading_config(), log=step.log,
+                                   rejection=lambda gen: step.queue.rejection_for(gen["image_key"], gen["sha256"]),
+                                   review_regenerated=grading.review_regenerated)
     attempts = [{**g.row(), "superseded": True, **_file_fields(gen)} for g, gen in outcome.superseded]
     rows = []
     for (role, platform), (g, gen) in sorted(outcome.final.items()):
-        decision = None
-        if g.final.grade == "B":
-            step.queue.enqueue({
-                "promotion": promotion_id, "sku": sku, "role": role, "platform": platform, "attempt": g.attempt,
-                "image_key": g.image_key, "sha256": gen["sha256"], "reasons": list(g.final.reasons),
-            })
-            decision = step.queue.decision_for(g.image_key, gen["sha256"])
-        publishable = g.final.grade == "A" or (g.final.grade == "B" and decision == "approve")
-        row = {**g.row(), **_file_fields(gen), "decision": decision, "publishable": publishable, "superseded": False}
+        row = {**g.row(), **_file_fields(gen), "superseded": False, **review_state(step.queue, g, gen, outcome.waiting)}
         rows.append(row)
         attempts.append(row)
+    # Queued images of these scenes that are no longer the final ones (an A replaced them) leave the queue.
+    step.queue.keep_current(promotion_id, sku, {(r["role"], r["platform"]): r["image_key"] for r in rows})
     if outcome.new_generated:  # regenerated attempts join the SKU's generated and quality tables (lineage)
         all_gen = all_generated + outcome.new_generated
         store.write_table(T.generated(promotion_id, sku), pa.Table.from_pylist(all_gen, schema=T.GENERATED_SCHEMA))
@@ -117,8 +113,26 @@ def grade_sku(step, promotion_id: str, sku: str) -> tuple[list[dict], list[dict]
         stored = store.read_table_or_none(T.hashes(promotion_id, sku))
         hash_rows = (stored.to_pylist() if stored is not None else []) + _hash_rows(new_hashes)
         store.write_table(T.hashes(promotion_id, sku), pa.Table.from_pylist(hash_rows, schema=T.HASHES_SCHEMA))
-        run.hashes.update(new_hashes)
+        run.duplicates.add(sku, new_hashes)
     return rows, attempts
+
+
+def review_state(queue, g, gen: dict, waiting: dict) -> dict:
+    """A final image's decision and whether it may publish: a B is queued (its decision read back); an image a
+    reviewer rejected that awaits a new template is held ("await_template"); an A publishes."""
+    decision, action = None, g.action
+    if (g.info.get("role"), g.info.get("platform")) in waiting:
+        decision, action = "reject", "await_template"
+    elif g.final.grade == "B":
+        queue.enqueue({
+            "promotion": g.info.get("promotion"), "sku": g.info.get("sku"), "role": g.info.get("role"),
+            "platform": g.info.get("platform"), "attempt": g.attempt, "image_key": g.image_key, "grade": "B",
+            "sha256": gen["sha256"], "reasons": list(g.final.reasons), "template_id": gen.get("template_id"),
+            "failed_metrics": list(g.final.failed_metrics) + [r for r in ("max_attempts_reached",) if r in g.final.reasons],
+        })
+        decision = queue.decision_for(g.image_key, gen["sha256"])
+    publishable = (g.final.grade == "A" and decision is None) or (g.final.grade == "B" and decision == "approve")
+    return {"decision": decision, "publishable": publishable, "action": action}
 
 
 def _md_rows(header: list[str], rows: list[list]) -> str:
@@ -135,7 +149,10 @@ def grade_stage(step, promotion_id: str, sku: str) -> dict:
     step.gate.check(f"{promotion_id}|{sku}", rows)
     counts = {g: sum(1 for r in rows if r["grade"] == g) for g in "ABC"}
     superseded = [a for a in attempts if a["superseded"]]
+    link = review_desk_url(promotion_id, sku)
     return {
+        **({"review_desk": dg.MetadataValue.url(link)} if link else {}),
+        "awaiting_template": sum(1 for r in rows if r["action"] == "await_template"),
         "A": counts["A"], "B": counts["B"], "C": counts["C"],
         "regenerations": len(superseded),
         "attempts": dg.MetadataValue.md(_md_rows(

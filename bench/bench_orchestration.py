@@ -1,23 +1,26 @@
 """Orchestration overhead and memory: the per-SKU stages of a promotion through Dagster against the same plain
-functions in a loop, on a synthetic catalog, for two catalog sizes.
+functions without Dagster, both with the step's worker pool, on a synthetic catalog, for two catalog sizes.
 
-    python bench/bench_orchestration.py [--skus 300] [--compare 1200] [--platforms shopify]
-                                        [--stages generated_images,quality_scores,graded_sets,cdn_publish]
+    python bench/bench_orchestration.py [--skus 100] [--compare 300] [--platforms shopify] [--workers 0]
+                                        [--stages generated_images,quality_scores,graded_sets,cdn_publish] [--tiny]
 
 For each size N: build a synthetic catalog of N SKUs (skucore.catalog.sample.build_synthetic_catalog; 3 scenes per
-SKU from the promotion's scene roles, studio backend on the CPU) and a copy of promotions/double11.yaml limited to
+SKU from the promotion's scene roles, studio backend on the CPU; its photos are the sample packshots, named by
+absolute path, so the catalog source allows their folder) and a copy of promotions/double11.yaml limited to
 --platforms; run the catalog sync, the prompt table and the cutouts once (setup, not timed); then, each in a fresh
 subprocess starting from a copy of that store:
 
 - dagster: the `promotion_images` job over the promotion's whole partition range (one run, one step, in-process
-  executor) on a temporary SQLite instance, restricted to --stages;
-- plain:   what that step calls, in a loop in one process: the same `assets.stages.PER_SKU_STAGES` work
-  functions through an `assets.promotion_run.PerSkuStep`.
+  executor) on a temporary SQLite instance, restricted to --stages; the step's pool has --workers workers;
+- plain:   what that step does without Dagster: the same `assets.stages.PER_SKU_STAGES` work functions over a
+  `assets.promotion_run.PerSkuStep`, in the same worker pool (`assets.step_pool.StepPool`), or in a loop in one
+  process with --workers 1.
 
 Prints images/second of each, the overhead ratio (dagster seconds / plain seconds; aim 1.2 or less), and memory:
-peak RSS of the process (ru_maxrss: interpreter, libraries, OCR model included) and its growth over the timed
-section (peak RSS minus RSS just before it), which should stay flat as N grows. --tracemalloc adds the Python
-allocation peak of the timed section (it slows allocation-heavy code, so the timings of that pass are not used).
+peak RSS of the process tree (the step's process and its workers, summed, sampled every 0.2 s), peak RSS of the
+step's process alone (ru_maxrss) and its growth over the timed section, which should stay flat as N grows.
+--tracemalloc adds the Python allocation peak of the step's process over the timed section (it slows
+allocation-heavy code, so the timings of that pass are not used). --tiny: 3 SKUs, one size (CI).
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -54,6 +58,50 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _tree_rss_mb(pid: int) -> float:
+    """RSS of `pid` and all its descendants, in MB (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/statm") as fh:
+                total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+        except OSError:
+            pass
+        todo.extend(children.get(p, []))
+    return total
+
+
+class TreePeak:
+    """Samples the RSS of this process and its workers (forkserver children included) in a thread."""
+
+    def __init__(self, every_s: float = 0.2):
+        self.every_s, self.peak, self._stop = every_s, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _tree_rss_mb(os.getpid()))
+            self._stop.wait(self.every_s)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
 def _quiet_warnings():
     import warnings
 
@@ -64,12 +112,20 @@ def _quiet_warnings():
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 
-def _resources(home: Path):
+def _resources(home: Path, workers: int = 0):
     from orchestration.resources import local_resources
+    from resources.catalog import CatalogSource
+    from resources.execution import ExecutionSettings
     from resources.promotions import PromotionLibrary
+    from skucore.catalog.sample import sample_catalog_path
 
     res = local_resources(home=str(home / "work"), catalog=str(home / "catalog.csv"))
     res["promotions"] = PromotionLibrary(folder=str(home / "promotions"))
+    # The synthetic catalog names the sample packshots by absolute path: allow their folder, as a deployment
+    # whose photos live beside, not under, the catalog file would.
+    res["catalog_source"] = CatalogSource(location=str(home / "catalog.csv"),
+                                          allowed_photo_locations=[str(sample_catalog_path().parent)])
+    res["execution"] = ExecutionSettings(workers=workers)
     return res
 
 
@@ -108,7 +164,7 @@ def setup(home: Path, n: int, platforms: list[str]) -> dict:
 
 
 # ---- the two ways, each in a fresh subprocess ------------------------------------------------------------
-def run_dagster(home: Path, stages: list[str]) -> dict:
+def run_dagster(home: Path, stages: list[str], workers: int) -> dict:
     import dagster as dg
 
     from orchestration.definitions import build_definitions
@@ -116,7 +172,7 @@ def run_dagster(home: Path, stages: list[str]) -> dict:
 
     _quiet_warnings()
     skus = json.loads((home / "skus.json").read_text())
-    defs = build_definitions(_resources(home))
+    defs = build_definitions(_resources(home, workers))
     job = defs.resolve_job_def("promotion_images")
     with tempfile.TemporaryDirectory(prefix="bench_instance_") as tmp:
         with dg.instance_for_test(temp_dir=tmp) as instance:
@@ -135,35 +191,49 @@ def run_dagster(home: Path, stages: list[str]) -> dict:
             "rss_before_mb": rss_before}
 
 
-def run_plain(home: Path, stages: list[str]) -> dict:
+def run_plain(home: Path, stages: list[str], workers: int) -> dict:
+    from assets.partition_loop import key_events
     from assets.promotion_run import PerSkuStep
     from assets.stages import PER_SKU_STAGES
 
     _quiet_warnings()
     skus = json.loads((home / "skus.json").read_text())
-    res = _resources(home)
+    res = _resources(home, workers)
+    keys = [f"{PROMOTION}|{s}" for s in skus]
     rss_before = _rss_mb()
     started = time.perf_counter()
     # What the step does once per run: a promotion run per promotion, the review queue, the CDN target.
     step = PerSkuStep(
         store=res["store"], promotions=res["promotions"], grading=res["grading"], gpu_pool=res["gpu_pool"],
-        scene_generator=res["scene_generator"], cdn=res["cdn"], platforms=None, keys=[f"{PROMOTION}|{s}" for s in skus],
+        scene_generator=res["scene_generator"], cdn=res["cdn"], platforms=None, keys=keys,
         publish="cdn_publish" in stages,
     )
     work = [s for s in PER_SKU_STAGES if s.name in stages]
+    n_workers = res["execution"].cpu_workers(len(keys))
+    if n_workers > 1:
+        from assets.step_pool import StepPool
+        from assets.step_worker import WorkerSpec, resource_spec
+
+        names = ("store", "promotions", "grading", "gpu_pool", "scene_generator", "cdn")
+        spec = WorkerSpec(resources={**{k: resource_spec(res[k]) for k in names}, "platforms": None}, keys=keys,
+                          stages=[s.name for s in work], publish="cdn_publish" in stages)
+        events = StepPool(spec=spec, keys=keys, step=step, settings=res["execution"], cpu_workers=n_workers).key_events()
+    else:
+        def bind(stage):
+            return lambda key: stage.work(step, *key.split("|", 1))
+
+        events = key_events(keys, [(s.name, bind(s)) for s in work])
     failures = 0
-    for sku in skus:
-        try:
-            for stage in work:
-                stage.work(step, PROMOTION, sku)
-        except Exception as exc:  # the asset isolates failures per key; so does this loop
+    for ev in events:  # the asset isolates failures per key; so does this loop
+        if ev.kind == "failed":
             failures += 1
-            print(f"  plain: {PROMOTION}|{sku} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"  plain: {ev.key} failed: {ev.reason}", file=sys.stderr)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "success": failures == 0, "failures": failures, "rss_before_mb": rss_before}
+    return {"seconds": seconds, "success": failures == 0, "failures": failures, "rss_before_mb": rss_before,
+            "workers": n_workers}
 
 
-def worker(mode: str, home: Path, stages: list[str], use_tracemalloc: bool) -> dict:
+def worker(mode: str, home: Path, stages: list[str], use_tracemalloc: bool, workers: int) -> dict:
     from skucore import tables as T
     from resources.storage import StudioStore
 
@@ -171,7 +241,9 @@ def worker(mode: str, home: Path, stages: list[str], use_tracemalloc: bool) -> d
         import tracemalloc
 
         tracemalloc.start()
-    out = (run_dagster if mode == "dagster" else run_plain)(home, stages)
+    with TreePeak() as tree:
+        out = (run_dagster if mode == "dagster" else run_plain)(home, stages, workers)
+    out["tree_peak_rss_mb"] = tree.peak
     if use_tracemalloc:
         out["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 1e6
         tracemalloc.stop()
@@ -225,15 +297,17 @@ def measure_size(n: int, args, tmp: Path) -> dict:
     for mode in args.order.split(","):
         home = tmp / f"n{n}" / mode
         _copy_home(base, home)
-        r = _sub("--worker", mode, "--home", str(home), "--stages", args.stages)
+        r = _sub("--worker", mode, "--home", str(home), "--stages", args.stages, "--workers", str(args.workers))
         row[mode] = r
         print(f"[{n} SKUs] {mode:<7} {r['seconds']:8.1f}s  {r['images']} images  "
-              f"{r['images'] / r['seconds']:.2f} images/s  peak RSS {r['peak_rss_mb']:.0f} MB "
+              f"{r['images'] / r['seconds']:.2f} images/s  peak RSS {r['tree_peak_rss_mb']:.0f} MB with workers, "
+              f"{r['peak_rss_mb']:.0f} MB step process "
               f"(+{r['peak_rss_mb'] - r['rss_before_mb']:.0f} MB over the timed section)"
               + ("" if r["success"] else "  NOT ALL SUCCEEDED"), flush=True)
         if args.tracemalloc:
             _copy_home(base, home)
-            tm = _sub("--worker", mode, "--home", str(home), "--stages", args.stages, "--tracemalloc")
+            tm = _sub("--worker", mode, "--home", str(home), "--stages", args.stages, "--tracemalloc",
+                      "--workers", str(args.workers))
             row[mode]["tracemalloc_peak_mb"] = tm["tracemalloc_peak_mb"]
             print(f"[{n} SKUs] {mode:<7} tracemalloc peak {tm['tracemalloc_peak_mb']:.1f} MB", flush=True)
         if not args.keep:
@@ -246,8 +320,10 @@ def measure_size(n: int, args, tmp: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skus", type=int, default=300, help="SKUs of the first (smaller) catalog")
-    parser.add_argument("--compare", type=int, default=1200, help="SKUs of the second catalog (0: only one size)")
+    parser.add_argument("--skus", type=int, default=100, help="SKUs of the first (smaller) catalog")
+    parser.add_argument("--compare", type=int, default=300, help="SKUs of the second catalog (0: only one size)")
+    parser.add_argument("--workers", type=int, default=0, help="CPU workers of the pool (0: usable cores; 1: no pool)")
+    parser.add_argument("--tiny", action="store_true", help="3 SKUs, one size (CI)")
     parser.add_argument("--platforms", default="shopify", help="platforms of the bench promotion, comma-separated")
     parser.add_argument("--stages", default=",".join(ALL_STAGES), help="per-SKU stages to run, comma-separated")
     parser.add_argument("--order", default="plain,dagster", help="which ways to run, in order")
@@ -257,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.tiny:
+        args.skus, args.compare = 3, 0
 
     stages = [s for s in args.stages.split(",") if s]
     bad = [s for s in stages if s not in ALL_STAGES]
@@ -267,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.worker == "setup":
             result = setup(Path(args.home), args.n, args.platforms.split(","))
         else:
-            result = worker(args.worker, Path(args.home), stages, args.tracemalloc)
+            result = worker(args.worker, Path(args.home), stages, args.tracemalloc, args.workers)
         print("RESULT " + json.dumps(result), flush=True)
         sys.stderr.flush()
         # A native library sometimes aborts in its static destructors at interpreter exit after a Dagster run
@@ -289,20 +367,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"working folders kept under {tmp}")
 
     print()
-    print(f"{'SKUs':>6} {'images':>7} {'plain img/s':>12} {'dagster img/s':>14} {'overhead':>9} "
+    print(f"{'SKUs':>6} {'images':>7} {'workers':>8} {'plain img/s':>12} {'dagster img/s':>14} {'overhead':>9} "
           f"{'plain peak RSS':>15} {'dagster peak RSS':>17}")
     for r in rows:
         p, d = r.get("plain"), r.get("dagster")
         ratio = d["seconds"] / p["seconds"] if p and d else float("nan")
-        print(f"{r['n']:>6} {(d or p)['images']:>7} "
+        print(f"{r['n']:>6} {(d or p)['images']:>7} {(p or d).get('workers', '?')!s:>8} "
               f"{(p['images'] / p['seconds']) if p else float('nan'):>12.2f} "
               f"{(d['images'] / d['seconds']) if d else float('nan'):>14.2f} {ratio:>9.2f} "
-              f"{p['peak_rss_mb'] if p else float('nan'):>12.0f} MB {d['peak_rss_mb'] if d else float('nan'):>14.0f} MB")
+              f"{p['tree_peak_rss_mb'] if p else float('nan'):>12.0f} MB "
+              f"{d['tree_peak_rss_mb'] if d else float('nan'):>14.0f} MB")
     if len(rows) == 2:
         for mode in ("plain", "dagster"):
             if mode in rows[0] and mode in rows[1]:
                 a, b = rows[0][mode], rows[1][mode]
-                print(f"{mode}: peak RSS {a['peak_rss_mb']:.0f} -> {b['peak_rss_mb']:.0f} MB "
+                print(f"{mode}: peak RSS with workers {a['tree_peak_rss_mb']:.0f} -> {b['tree_peak_rss_mb']:.0f} MB, "
+                      f"step process {a['peak_rss_mb']:.0f} -> {b['peak_rss_mb']:.0f} MB "
                       f"({(b['peak_rss_mb'] - a['peak_rss_mb']) / max(1, rows[1]['n'] - rows[0]['n']) * 1000:.1f} KB per "
                       f"added SKU) for {rows[0]['n']} -> {rows[1]['n']} SKUs")
     print("RESULT " + json.dumps(rows))

@@ -1,12 +1,20 @@
 """Benchmark: milliseconds per image for skucore.quality.score.score_image on a typical 800x800 secondary image with
-three text regions (price, badge on a brand plate, a selling point), with and without the OCR text check.
+three text regions (price, badge on a brand plate, a selling point): with and without the OCR text check, and as a
+generated scene (whose backdrop is also searched for stray text); then OCR alone and the near-duplicate checks.
 
-    python bench/bench_quality.py [--n 30]
+    python bench/bench_quality.py [--n 30] [--threads 1] [--tiny]
+
+Each figure is the median over --n calls after a warm-up, as wall time and as this process's CPU time: on a
+machine other work is loading, wall time measures the load too, CPU time much less so. `--threads` sets the OCR
+engine's onnxruntime threads (1 is what each worker of the per-SKU step's pool uses). `--tiny`: a few calls,
+for CI. The figure line to read: "score_image with OCR".
 """
 from __future__ import annotations
 
 import argparse
 import io
+import os
+import random
 import statistics
 import sys
 import time
@@ -30,53 +38,67 @@ def build():
     return encode(im, "JPEG", quality=88), box, regions
 
 
-def run(n, data, box, regions, cfg):
-    kw = dict(preset=Preset(), slot="secondary", product_box=box, text_regions=regions,
-              fidelity={"passed": True, "psnr": 60.0, "max_abs_diff": 1}, brand_colours={"primary": "#E4002B"},
-              backdrop_kind="surface", config=cfg)
-    score_image(data, **kw)  # warm-up (OCR engine creation, first-call costs)
-    times = []
+def timed(n: int, fn) -> tuple[float, float, object]:
+    """(median wall ms, median CPU ms, last result) over n calls after one warm-up call."""
+    fn()
+    walls, cpus, result = [], [], None
     for _ in range(n):
-        t = time.perf_counter()
-        res = score_image(data, **kw)
-        times.append((time.perf_counter() - t) * 1000)
-    return times, res
+        w, c = time.perf_counter(), time.process_time()
+        result = fn()
+        walls.append((time.perf_counter() - w) * 1000)
+        cpus.append((time.process_time() - c) * 1000)
+    return statistics.median(walls), statistics.median(cpus), result
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=30)
-    args = ap.parse_args()
+    ap.add_argument("--threads", type=int, default=1, help="onnxruntime threads of the OCR engine (0 = its default)")
+    ap.add_argument("--tiny", action="store_true", help="3 calls per figure (CI)")
+    args = ap.parse_args(argv)
+    n = 3 if args.tiny else args.n
+    import skucore.quality.ocr as ocr
+
+    ocr.configure(threads=args.threads or None)
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; OCR threads {args.threads or 'default'}")
     data, box, regions = build()
     t0 = time.perf_counter()
-    import skucore.quality.ocr as ocr
     ocr.get_engine()
     print(f"OCR engine creation: {(time.perf_counter() - t0) * 1000:.0f} ms (once per process)")
-    for label, cfg in (("with OCR", QualityConfig()), ("without OCR", QualityConfig(exclude=frozenset({"text"})))):
-        times, res = run(args.n, data, box, regions, cfg)
+    kw = dict(preset=Preset(), slot="secondary", product_box=box, text_regions=regions,
+              fidelity={"passed": True, "psnr": 60.0, "max_abs_diff": 1}, brand_colours={"primary": "#E4002B"},
+              backdrop_kind="surface")
+    cases = (("with OCR", QualityConfig(), False), ("without OCR", QualityConfig(exclude=frozenset({"text"})), False),
+             ("generated scene", QualityConfig(), True))
+    for label, cfg, generated in cases:
+        wall, cpu, res = timed(n, lambda: score_image(data, config=cfg, generated=generated, **kw))
         statuses = {r.metric: r.status for r in res}
-        print(f"score_image {label:12s}: median {statistics.median(times):6.1f} ms/image, "
-              f"p90 {sorted(times)[int(0.9 * len(times)) - 1]:6.1f} ms (n={args.n}, 800x800 JPEG, 3 text regions); "
-              f"text={statuses['text']}")
+        print(f"score_image {label:15s}: median {wall:6.1f} ms/image wall, {cpu:6.1f} ms CPU "
+              f"(n={n}, 800x800 JPEG, 3 text regions); text={statuses['text']}")
+
     from PIL import Image
 
     img = Image.open(io.BytesIO(data)).convert("RGB")
-    for r in regions:
-        crop = img.crop(r.box)
-        ts = []
-        for _ in range(max(5, args.n // 3)):
-            t = time.perf_counter()
-            read, _score = ocr.read_text(crop)
-            ts.append((time.perf_counter() - t) * 1000)
-        print(f"  read_text {r.kind:13s} {crop.width}x{crop.height}: median {statistics.median(ts):5.1f} ms -> {read!r}")
-    # near duplicates at promotion scale
-    import random
+    crops = [img.crop(r.box) for r in regions]
+    for r, crop in zip(regions, crops):
+        wall, cpu, (read, _score) = timed(max(3, n // 3), lambda: ocr.read_text(crop))
+        print(f"  read_text  {r.kind:13s} {crop.width}x{crop.height}: median {wall:5.1f} ms wall, {cpu:5.1f} ms CPU -> {read!r}")
+    wall, cpu, reads = timed(max(3, n // 3), lambda: ocr.read_texts(crops))
+    print(f"  read_texts all 3 regions, batched: median {wall:5.1f} ms wall, {cpu:5.1f} ms CPU -> {[t for t, _ in reads]}")
+
     rnd = random.Random(0)
-    hashes = {(f"SKU-{i // 4}", i % 4): "%016x" % rnd.getrandbits(64) for i in range(10_000)}
+    hashes = {(f"SKU-{i // 4}", i % 4): "%016x" % rnd.getrandbits(64) for i in range(2_000 if args.tiny else 10_000)}
     t = time.perf_counter()
     pairs = near_duplicates(hashes)
-    print(f"near_duplicates over 10,000 hashes: {(time.perf_counter() - t) * 1000:.0f} ms ({len(pairs)} pairs)")
+    print(f"near_duplicates over {len(hashes):,} hashes: {(time.perf_counter() - t) * 1000:.0f} ms ({len(pairs)} pairs)")
+    from skucore.quality.hash_registry import PromotionHashes
+
+    registry = PromotionHashes(4, hashes)
+    own = {("SKU-new", k): "%016x" % rnd.getrandbits(64) for k in range(15)}
+    wall, cpu, _ = timed(max(3, n // 3), lambda: registry.compare("SKU-new", own))
+    print(f"PromotionHashes.compare, one SKU's 15 images against {len(hashes):,}: {wall:.1f} ms")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

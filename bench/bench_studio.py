@@ -1,6 +1,6 @@
 """Studio render time per SKU: 3 scenes x 5 platforms, rendered, overlaid, exported, fidelity-checked, labelled.
 
-    python bench/bench_studio.py [--skus 4] [--repeat 2] [--platforms amazon_main,taobao,jd,pinduoduo,shopify]
+    python bench/bench_studio.py [--skus 4] [--repeat 2] [--platforms amazon_main,taobao,jd,pinduoduo,shopify] [--tiny]
 
 Prints the mean/min/max seconds per SKU (and per image), the byte sizes and JPEG qualities chosen, and memory: peak
 RSS of the process (ru_maxrss, includes the interpreter and libraries) and the numpy/Python allocation peak of one
@@ -94,7 +94,10 @@ def main() -> None:
     ap.add_argument("--skus", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--platforms", default="amazon_main,taobao,jd,pinduoduo,shopify")
+    ap.add_argument("--tiny", action="store_true", help="one SKU, one render, two platforms (CI)")
     args = ap.parse_args()
+    if args.tiny:
+        args.skus, args.repeat, args.platforms = 1, 1, "taobao,shopify"
     platforms = args.platforms.split(",")
     cutouts, how, cut_s = load_cutouts(args.skus)
     if not cutouts:

@@ -2,6 +2,7 @@
 on a persistent Dagster instance (so the runs show up in the UI afterwards)."""
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +54,10 @@ def run_stage(defs: dg.Definitions, job_name: str, instance, *, partition_key=No
     return StageResult(job_name, result.success, _failed_keys(result))
 
 
-def run_demo(*, promotion: str = "double11", limit: int | None = None, home=None, echo=print, defs=None) -> dict:
+def run_demo(*, promotion: str = "double11", limit: int | None = None, home=None, echo=print, defs=None,
+             on_progress=None) -> dict:
+    """`on_progress(progress)`: called as each per-key step of the demo finishes a key (an
+    `assets.partition_loop.Progress`: keys done of total, images, rate, time left), for a progress bar."""
     home = prepare_home(home)
     if defs is None:
         from orchestration.definitions import build_definitions
@@ -76,8 +80,11 @@ def run_demo(*, promotion: str = "double11", limit: int | None = None, home=None
         skus = skus[:limit]
     summary["skus"] = len(skus)
 
+    from assets.partition_loop import watch_progress
+
     for job_name, kwargs in _promotion_stages(defs, instance, promotion, skus):
-        stage = run_stage(defs, job_name, instance, **kwargs)
+        with watch_progress(on_progress) if on_progress else contextlib.nullcontext():
+            stage = run_stage(defs, job_name, instance, **kwargs)
         summary["stages"].append(stage)
         status = "ok" if stage.success else f"FAILED ({len(stage.failed)} partitions: {', '.join(stage.failed[:5])})"
         echo(f"  {job_name}: {status}")

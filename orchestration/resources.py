@@ -13,10 +13,11 @@ import dagster as dg
 
 from resources.catalog import CatalogSource
 from resources.cdn import CdnResource
+from resources.execution import execution_from_environment
 from resources.gpu import GpuPoolResource, SceneGeneratorResource
 from resources.platforms import PlatformSettings
 from resources.promotions import PromotionLibrary
-from resources.quality import GradingSettings
+from resources.quality import GradingSettings, review_db_setting
 from resources.storage import StudioStore, default_home
 
 
@@ -30,13 +31,15 @@ def local_resources(home: str | None = None, catalog: str | None = None) -> dict
             photo_cache=os.environ.get("SKUSTUDIO_PHOTO_CACHE") or os.path.join(home, "store", "photo-cache"),
         ),
         "promotions": PromotionLibrary(),
-        "grading": GradingSettings(review_db=os.path.join(home, "review", "queue.sqlite")),
+        "grading": GradingSettings(review_db=review_db_setting(os.path.join(home, "review", "queue.sqlite"))),
         # No generator on a fresh machine: generated-scene templates render with the studio backend on the CPU
         # (allow_studio_fallback) and their lineage says so.
         "gpu_pool": GpuPoolResource(lease_dir=os.path.join(home, "leases")),
         "scene_generator": SceneGeneratorResource(backend=os.environ.get("SKUSTUDIO_GENERATOR", "none")),
         "cdn": CdnResource(kind="local", local_root=os.path.join(home, "cdn")),
         "platforms": PlatformSettings(),
+        # Worker processes of the per-SKU step: SKUSTUDIO_WORKERS (default: the usable cores; 1 = in-process).
+        "execution": execution_from_environment(),
     }
 
 
@@ -57,7 +60,9 @@ def production_resources() -> dict:
                 if os.environ.get("SKUSTUDIO_STORE_BUCKET") else None),
         ),
         "promotions": PromotionLibrary(),
-        "grading": GradingSettings(review_db=os.environ.get("SKUSTUDIO_REVIEW_DB", "/var/lib/skustudio/review.sqlite")),
+        "grading": GradingSettings(
+            review_db=review_db_setting("/var/lib/skustudio/review.sqlite")  # SKUSTUDIO_REVIEW_DB_URL
+        ),
         "gpu_pool": GpuPoolResource(
             devices=[d for d in os.environ.get("SKUSTUDIO_GPU_DEVICES", "auto").split(",") if d],
             lease_dir=os.environ.get("SKUSTUDIO_LEASE_DIR", "/var/lib/skustudio/leases"),
@@ -76,6 +81,7 @@ def production_resources() -> dict:
             base_url=os.environ.get("SKUSTUDIO_CDN_BASE_URL"),
             s3=s3,
         ),
+        "execution": execution_from_environment(),
     }
 
 

@@ -139,13 +139,14 @@ def manifest_counts(cdn, promotion: str) -> dict:
 
 def review_counts(grading, promotion: str) -> dict:
     """Pending items and recorded decisions of the review queue for this promotion."""
-    path = Path(grading.review_db)
-    if not path.exists():
-        return {"db": str(path), "pending": 0, "approved": 0, "rejected": 0}
+    from skucore.publish.review import queue_exists
+
+    if not queue_exists(grading.review_db):  # a SQLite file not made yet (a database URL always exists)
+        return {"db": str(grading.review_db), "pending": 0, "approved": 0, "rejected": 0}
     queue = grading.review_queue()
     decisions = [d for d in queue.export_decisions(promotion) if d["current"]]
     return {
-        "db": str(path),
+        "db": queue.where,
         "pending": len(queue.pending(promotion)),
         "approved": sum(1 for d in decisions if d["decision"] == "approve"),
         "rejected": sum(1 for d in decisions if d["decision"] == "reject"),

@@ -1,5 +1,6 @@
 """Quality thresholds, grading weights and the review queue: configuration, chosen per environment."""
 import os
+from urllib.parse import quote
 
 import dagster as dg
 from pydantic import Field
@@ -24,8 +25,21 @@ class GradingSettings(dg.ConfigurableResource):
     )
     near_duplicate_bits: int = 4
     review_db: str = Field(
-        default_factory=lambda: os.path.join(default_home(), "review", "queue.sqlite"),
-        description="SQLite file of the review queue (B images awaiting a person)",
+        default_factory=lambda: review_db_setting(os.path.join(default_home(), "review", "queue.sqlite")),
+        description="the review queue (B images and spot checks awaiting a person): a SQLite file path, or a "
+        "database URL such as postgresql://user@host/db (every host then shares it)",
+    )
+    review_regenerated: bool = Field(
+        default=True,
+        description="an image regenerated after a reviewer rejected its predecessor goes to review even when "
+        "it grades A (a person saw a fault the metrics did not)",
+    )
+    spot_check_share: float = Field(
+        default=0.05, ge=0.0, le=1.0, description="share of a promotion's published A images drawn for a spot check, "
+        "per template x platform stratum",
+    )
+    spot_check_min_per_stratum: int = Field(
+        default=1, ge=0, description="at least this many A's of every template x platform drawn per spot check"
     )
 
     def quality_config(self):
@@ -53,5 +67,18 @@ class GradingSettings(dg.ConfigurableResource):
     def review_queue(self):
         from skucore.publish.review import ReviewQueue
 
-        os.makedirs(os.path.dirname(os.path.abspath(self.review_db)), exist_ok=True)
         return ReviewQueue(self.review_db)
+
+
+def review_db_setting(default: str) -> str:
+    """The review queue's location: $SKUSTUDIO_REVIEW_DB_URL (a database URL, or a path) when set, else `default`."""
+    return os.environ.get("SKUSTUDIO_REVIEW_DB_URL") or default
+
+
+def review_desk_url(promotion: str, sku: str) -> str | None:
+    """The SKU's page on the review desk, when its public URL is configured ($SKUSTUDIO_REVIEW_URL), else None:
+    the Dagster UI links graded_sets partitions there."""
+    base = os.environ.get("SKUSTUDIO_REVIEW_URL", "").strip().rstrip("/")
+    if not base:
+        return None
+    return f"{base}/sku/{quote(promotion, safe='')}/{quote(sku, safe='')}"

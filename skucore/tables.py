@@ -33,6 +33,11 @@ def cutout(sku: str) -> str:
     return f"cutouts/{kc(sku)}/cutout.png"
 
 
+def cutout_shadow(sku: str) -> str:
+    """The photo's own floor shadow (8-bit opacity PNG in the photo's frame), for scenes with shadow: original."""
+    return f"cutouts/{kc(sku)}/shadow.png"
+
+
 def cutout_meta(sku: str) -> str:
     return f"cutouts/{kc(sku)}/cutout.parquet"
 
@@ -67,6 +72,11 @@ def hashes(promotion: str, sku: str) -> str:
 
 def hashes_prefix(promotion: str) -> str:
     return f"tables/hashes/{kc(promotion)}/"
+
+
+def review_thumbnail(content_sha256: str, side: int, ext: str = "jpg") -> str:
+    """A review-desk preview of an image, by the hash of its content: made once, then served from the store."""
+    return f"review/thumbs/{kc(content_sha256[:2])}/{kc(content_sha256)}-{int(side)}.{kc(ext)}"
 
 
 # ---- schemas ---------------------------------------------------------------------------------------------------

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import argparse
 
-from orchestration.cli import backfill, demo, review, status, sync, worker
+from orchestration.cli import backfill, demo, review, status, sync, templates, worker
 from orchestration.cli import common as C
 from orchestration.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, UsageError
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE"]
 
-COMMANDS = (demo, sync, backfill, status, review, worker)
+COMMANDS = (demo, sync, backfill, status, review, templates, worker)
 
 EPILOG = """\
 commands:
@@ -21,7 +21,8 @@ commands:
   sync      run the catalog sync in-process: new, changed and delisted SKUs
   backfill  launch a promotion's backfill on a running Dagster instance (GraphQL)
   status    counts per stage and per grade for a promotion
-  review    list the B images waiting for a person; approve or reject them
+  review    the review desk (serve); list the B images waiting for a person; approve or reject them
+  templates report how each scene template performs: grades, failing metrics, reviewers' reasons
   worker    start one Celery worker of the production fleet (gpu / cpu queues)
 
 exit codes (scripts can rely on them):

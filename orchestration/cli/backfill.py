@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 
 from orchestration.cli import common as C
@@ -60,14 +61,19 @@ def cmd_backfill(args) -> int:
             print(json.dumps({"backfill_id": backfill_id, "url": url, "promotion": args.promotion, "skus": skus}))
         return EXIT_OK
 
-    bar = C.progress(args, total=None, desc=f"backfill {backfill_id}", unit="partition")
+    bar = C.progress(args, total=None, desc=f"backfill {backfill_id}", unit="SKU")
+    step = StepProgress(client, backfill_id)
 
     def on_update(status):
-        totals = status.totals()
-        if bar.total != totals["targeted"] and totals["targeted"]:
-            bar.total = totals["targeted"]
-        bar.n = totals["materialized"] + totals["failed"]
-        bar.set_postfix_str(f"{status.status.lower()}, {totals['failed']} failed", refresh=False)
+        done, total = per_sku_counts(status)
+        if total and bar.total != total:
+            bar.total = total
+        bar.n = done
+        line = step.poll() if not bar.disable else None
+        extra = [status.status.lower(), f"{status.totals()['failed']} failed"]
+        if line:
+            extra.extend(f"{k} {v}" for k, v in parse_progress(line).items())
+        bar.set_postfix_str(", ".join(extra), refresh=False)
         bar.refresh()
 
     try:
@@ -90,3 +96,81 @@ def cmd_backfill(args) -> int:
              f"(Re-execute > From failure)")
         return EXIT_FAILED
     return EXIT_OK
+
+
+_PROGRESS = re.compile(r"(?P<rate>[\d.]+) images/s|about (?P<left>\S+) left")
+
+
+def parse_progress(line: str) -> dict:
+    """images/s and time left from the per-SKU step's progress line (`assets.partition_loop.Progress.line`)."""
+    out = {}
+    for m in _PROGRESS.finditer(line):
+        if m.group("rate"):
+            out["images/s"] = m.group("rate")
+        if m.group("left"):
+            out["left"] = m.group("left")
+    return out
+
+
+def per_sku_counts(status) -> tuple[int, int]:
+    """(SKUs finished, SKUs targeted) of the long stage: the last per-SKU stage the backfill targets (a SKU is
+    finished when that stage materialized or failed for it); the backfill's totals when it targets none."""
+    from assets.stages import PER_SKU_STAGE_NAMES
+
+    for name in reversed(PER_SKU_STAGE_NAMES):
+        c = status.assets.get(name)
+        if c and c["targeted"]:
+            return c["materialized"] + c["failed"], c["targeted"]
+    totals = status.totals()
+    return totals["materialized"] + totals["failed"], totals["targeted"]
+
+
+_RUNS_QUERY = """
+query BackfillRuns($id: String!) {
+  partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { runs(limit: 20) { runId status } } }
+}
+"""
+
+_LOGS_QUERY = """
+query RunLogs($runId: ID!, $cursor: String) {
+  logsForRun(runId: $runId, afterCursor: $cursor, limit: 500) {
+    __typename
+    ... on EventConnection { cursor hasMore events { __typename ... on MessageEvent { message } } }
+  }
+}
+"""
+
+
+class StepProgress:
+    """The per-SKU step's latest progress line (keys done, images/s, time left), read from the run log of the
+    backfill's running runs; best effort: any error leaves the last line known (None before any)."""
+
+    def __init__(self, client, backfill_id: str):
+        self.client, self.backfill_id = client, backfill_id
+        self.cursors: dict[str, str | None] = {}
+        self.latest: str | None = None
+
+    def poll(self) -> str | None:
+        try:
+            data = self.client.execute(_RUNS_QUERY, {"id": self.backfill_id})
+            runs = (data.get("partitionBackfillOrError") or {}).get("runs") or []
+            for run in runs:
+                if run.get("status") in ("STARTED", "STARTING") or run["runId"] in self.cursors:
+                    self._read(run["runId"])
+        except Exception:  # noqa: BLE001 - the bar goes on without the step's figures
+            pass
+        return self.latest
+
+    def _read(self, run_id: str) -> None:
+        for _ in range(20):  # pages of 500 events
+            data = self.client.execute(_LOGS_QUERY, {"runId": run_id, "cursor": self.cursors.get(run_id)})
+            conn = data.get("logsForRun") or {}
+            if conn.get("__typename") != "EventConnection":
+                return
+            self.cursors[run_id] = conn.get("cursor")
+            for event in conn.get("events") or []:
+                message = event.get("message") or ""
+                if message.startswith("progress:") and "SKUs" in message:
+                    self.latest = message
+            if not conn.get("hasMore"):
+                return

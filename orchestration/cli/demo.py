@@ -56,9 +56,12 @@ def cmd_demo(args) -> int:
             nxt = DEMO_STAGES.index(name) + 1
             bar.set_postfix_str(DEMO_STAGES[nxt] if nxt < len(DEMO_STAGES) else "done")
 
+    keys_bar = KeysBar(args)
     try:
-        summary = run_demo(promotion=args.promotion, limit=args.limit, home=args.home, echo=echo)
+        summary = run_demo(promotion=args.promotion, limit=args.limit, home=args.home, echo=echo,
+                           on_progress=keys_bar.update)
     finally:
+        keys_bar.close()
         bar.close()
     failed = [s for s in summary["stages"] if not s.success]
     print(f"\nOutputs under {summary['home']}")
@@ -71,3 +74,38 @@ def cmd_demo(args) -> int:
         C.err(f"{len(failed)} stage(s) failed: {', '.join(s.name for s in failed)}; "
              f"see the runs in the Dagster UI, or `skustudio status --promotion {args.promotion}`")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+class KeysBar:
+    """A second bar under the stages' bar while a per-key step runs: keys done of total, images per second and
+    time left (tqdm's estimate from keys per second). Where bars do not show (not a terminal) and not --quiet,
+    the same as a line every PLAIN_EVERY_S seconds."""
+
+    PLAIN_EVERY_S = 15.0
+
+    def __init__(self, args):
+        self.args, self.bar, self.current, self.last_line = args, None, None, 0.0
+
+    def update(self, progress) -> None:
+        import time
+
+        if progress is not self.current:
+            self.close()
+            self.current = progress
+            self.bar = C.progress(self.args, total=progress.total, desc=f"  {progress.unit}", unit=progress.unit[:-1]
+                                  if progress.unit.endswith("s") else progress.unit, position=1, leave=False)
+        self.bar.n = progress.done
+        extra = [f"{progress.images_per_s:.1f} images/s"] if progress.images else []
+        if progress.failed:
+            extra.append(f"{progress.failed} failed")
+        self.bar.set_postfix_str(", ".join(extra), refresh=False)
+        self.bar.refresh()
+        if self.bar.disable and not self.args.quiet and progress.done and (
+                time.monotonic() - self.last_line >= self.PLAIN_EVERY_S or progress.done == progress.total):
+            print(f"    {progress.line()}", flush=True)
+            self.last_line = time.monotonic()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.bar = None

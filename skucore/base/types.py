@@ -24,7 +24,9 @@ class CutoutRejected(RejectedInput):
 @dataclass
 class Cutout:
     """A product cut out of its photo. `rgba` holds the photo's own pixels (colours decontaminated only where
-    alpha < 255); `mask` is the alpha as uint8 0..255; `bbox` is (x0, y0, x1, y1), exclusive end."""
+    alpha < 255); `mask` is the alpha as uint8 0..255; `bbox` is (x0, y0, x1, y1), exclusive end. `shadow` is
+    optional: the photo's own floor shadow as a uint8 HxW opacity (0 under the product), present only when the
+    cutout was asked to keep it (`cut_out(..., keep_shadow=True)`), for a scene that reuses the original shadow."""
 
     rgba: np.ndarray
     mask: np.ndarray
@@ -33,6 +35,7 @@ class Cutout:
     touches_edge: bool
     edges_touched: tuple[str, ...] = ()
     flags: list[str] = field(default_factory=list)
+    shadow: np.ndarray | None = None
 
     @property
     def size(self) -> tuple[int, int]:

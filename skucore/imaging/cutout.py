@@ -1,96 +1,117 @@
-"""Product cutouts from white-background photos: `cut_out(image) -> Cutout`.
+"""Product cutouts from packshots on a white or off-white sweep: `cut_out(image, **options) -> Cutout`.
 
-Algorithm (no learned model; about 30-60 ms for a 1200 x 1200 photo on one core):
+No learned model (none ships in a registry package under a licence that allows this use). Floor shadows, contact
+shadows and glossy-floor reflections are background; bench/bench_cutout.py measures accuracy and speed.
 
-1. Source alpha. An RGBA (or LA / P-with-transparency) image whose alpha is really used (at least 0.1 % of the
-   pixels below 255) is passed through: its alpha is the mask, its pixels are untouched, flag "alpha_from_source".
-2. Background check (full resolution, the outermost rows and columns). A border pixel is "near-white" when its
-   darkest channel >= `white_threshold` and its chroma (max - min channel) <= `max_white_chroma`. The backdrop
-   colour B is the median of the near-white border pixels. Fewer than `min_border_white` of the border near-white:
-   rejected, `background_not_white` (or `product_fills_frame` when the only background visible is a few scraps of
-   pure white at the border). An off-white backdrop (B darker than 245) is accepted and flagged "background_off_white".
-3. Segmentation at reduced resolution (longest side `max_side_for_analysis`), with d = max over channels of
-   |I - B| (the darkest channel's distance from the backdrop, linear in alpha for a product composited on white)
-   and grad = Sobel gradient magnitude of the grey image, max-filtered over (2 * `shadow_edge_guard` + 1)^2:
-   - backdrop core: d <= `bg_tolerance` AND grad <= `core_max_gradient`. A lit sweep is flat; a white garment's
-     highlights reach the backdrop's level but carry fabric grain, so they are not core (white on white);
-   - shadow-like: not core, chroma <= `shadow_max_chroma`, grey level >= `shadow_min_lightness`, darker than B,
-     and smooth (grad <= `shadow_max_gradient`): floor shadows are grey, lighter than a dark product and have no
-     edges; a garment's outline, seams and folds are edges, and a black product is far too dark;
-   - background = the 4-connected components of (core | shadow-like) that hold a core pixel on the frame border.
-     Everything else is product, so white regions enclosed by the product (a white logo on a black mug, white print
-     on a tee) stay product, and a product at the frame edge is not background (neither core nor smooth grey
-     connected to the backdrop);
-   - shadow acceptance (`_accept_shadows`): a connected shadow-like region stays background only if at least
-     `shadow_min_contact` of its outline fades into the core (or the frame border). A smooth patch of a
-     near-white product reached through a gap in its outline touches the backdrop only at the gap, so it stays
-     product; if a real shadow and such a patch are joined, both stay product (shadow left in is the lesser
-     error). `_limit_shadow_depth` then caps a shadow's geodesic depth at `shadow_max_depth` of the analysis size;
-   - enclosed holes (the rule for handles): an enclosed core/shadow-like region becomes background only when it
-     (a) is at least `hole_min_fraction` of the frame, (b) looks like the sweep: >= 70 % of it within 2 levels of
-     B, (c) is ringed by an edge: >= 10 % of a 4 px ring has d >= `hole_ring_contrast`, and (d) the product wall
-     between it and the outer background is thin (<= `hole_max_wall` of the analysis size): a handle, a strap, a
-     loop. So a mug handle's or a tote handle's hole becomes transparent, while a printed white logo (a few levels
-     off the sweep, or far inside the product: a tee's chest print) and a white tee's highlights stay opaque.
-     Known misses: a print of exactly the sweep's white, flat, close to the product's edge, is taken for a hole;
-     a hole ringed by a near-white product (a white mug's handle) stays product when the ring's contrast is low.
-   - specks of product smaller than `min_speck_fraction` of the frame are dropped; no opening/closing is applied
-     to the mask, so straps, cords and handles survive ("thin_parts" flags their presence: what a 5 x 5 opening
-     at analysis scale would erase).
-4. Edge refinement at full resolution, in a band of a few pixels around the upsampled mask: alpha = d / d_fg,
-   where d is measured against the local backdrop colour (the shadow under a product included) and d_fg is the
-   local maximum of the product's d within twice the band (the product's colour at that edge). Only pixels that
-   the outside can reach without crossing a confidently-product pixel (alpha >= 0.5) take this colour alpha, so a
-   garment's light interior behind its darker outline stays opaque. Where the product barely differs from the
-   backdrop (d_fg - shadow depth < `min_edge_contrast`: white on white) the alpha is the smoothly upsampled mask.
-5. Colours: alpha-255 pixels keep the photo's exact values. For 0 < alpha < 255 the foreground colour is solved
-   from I = aF + (1 - a)B (B the local backdrop), clamped, and blended towards the product's nearby colour where
-   alpha is small; band pixels with alpha 0 carry that nearby colour too, so resampling never pulls white in.
+1. Source alpha. An RGBA / LA / P-with-transparency image whose alpha is really used (>= 0.1 % below 255) is
+   passed through: its alpha is the mask, its pixels untouched, flag "alpha_from_source".
+2. Analysis copy at an integer reduction (long side about `analysis_side`, 400 px; area averaging).
+3. The sweep as a surface (cutout_backdrop.fit_backdrop): a 2-D polynomial per channel (degree 3 plus u^4, v^4,
+   u^2 v^2) fitted to smooth pixels from the frame border inwards, refitted as the inliers grow; a pixel much
+   darker than the fit is never an inlier, so the fit follows the lit sweep, not its shadows. Light falloff, the
+   floor/wall curve, vignetting and colour casts are in the model. The frame border must look like a sweep (light,
+   near-neutral) or the photo is rejected `background_not_white` (`product_fills_frame` when only scraps of white
+   show). A sweep darker than 245 is flagged "background_off_white".
+4. Per pixel, against the fitted sweep B: dev = max |I - B|; the shadow factor k = <I, B> / <B, B> (the neutral
+   darkening that best explains the pixel) and the residual res = max |I - k B| (what a shadow cannot explain).
+   - core: dev <= `bg_tolerance` and flat (gradient below the sweep's own noise level, at least
+     `core_max_gradient`): plain sweep. A white garment's weave is rougher than the sweep.
+   - shadow-like: neutral (res small; a little tint allowed in proportion to depth: light bounced off a coloured
+     product), k in [0.3, 1), and gentle: gradient <= `shadow_max_gradient`, or a slope that is a small part of
+     the depth and that survives blurring (a soft shadow), where a product outline's slope collapses.
+   - background = the components of (core | shadow-like), outlines with 1-2 px gaps closed, that hold core on the
+     frame border; a shadow-like region stays background only if enough of its outline fades into core.
+   - plain sweep = core reached from the border through core only, plus roomy components at the sweep's exact
+     level (sweep seen through a loop); a highlight at the sweep's level on a white product is not plain sweep.
+   - holes (a mug's handle): enclosed flat regions at the sweep's level, roomy, ringed by an edge, behind a thin
+     wall, and smaller than 30 % of the product.
+5. Glossy-floor reflection (cutout_backdrop.find_reflection): the axis is the lowest row still as strong as the
+   product; under it, rows must repeat the rows above mirrored (cosine of the rows' patterns, levels removed),
+   be at most half as strong, fade over a length, and lie inside the mirrored silhouette. Everything under the
+   axis is then floor.
+6. Markers and a watershed at analysis size: background markers = plain sweep, reflection, shadow within 3 % of
+   the plain sweep; product markers = non-background pixels away from it (neutral pixels further away: a shadow
+   fringe or a contact shadow is neutral; a thin neutral band with the floor right under it is left open),
+   dark thin lines with sweep on both sides (cords, chains), and shadow-like pixels that the sweep reaches only
+   the long way round (geodesic distance >> straight distance: a smooth light product joined to its own shadow
+   through its base); the way round may cross a floor shadow's far edge (neutral, getting lighter towards the
+   floor below, wider than an outline), which can be too sharp to count as shadow itself. The watershed climbs
+   a cost image of colour relative to the sweep with log luminance, so a
+   shadow's edge (a factor of 2 at most) is a lower ridge than a product's outline.
+7. Edges at full resolution (cutout_edges.refine), in a band of about 1.75 analysis pixels around the mask:
+   alpha = distance from the LOCAL backdrop (shadow included) / the product's own distance at that edge (its
+   largest nearby distance); where the product barely differs from the backdrop (white on white) the smoothly
+   upsampled mask is used; deep inside the analysis outline the product stays opaque. The local backdrop is read
+   within about 15 px where there is background that close (a contact shadow darkens the floor right at the
+   product's foot), and partial alpha further than an edge's blur (3 px per 1200) from any near-opaque pixel is
+   dropped: under a dark product a dark contact shadow reads as a half-covered edge by colour alone.
+8. Colours: alpha-255 pixels keep the photo's exact values; partial pixels are solved from I = aF + (1 - a)B and
+   pulled towards the product's nearby colour where alpha is small; alpha-0 band pixels next to the product carry
+   that colour, so resampling never pulls the sweep in.
 
-`Cutout.area_ratio` is the fraction of the frame with mask > 127; `bbox` bounds mask > 0 (exclusive end);
-`edges_touched` names the sides ("left", "top", "right", "bottom") with at least 2 pixels of mask > 127 on them.
+`keep_shadow=True` also returns `Cutout.shadow`: uint8 opacity of the photo's own floor shadow (1 - Y / Y_sweep in
+the background, zero under the product and the reflection), for a scene that wants the original shadow.
+`area_ratio` = fraction of mask > 127; `bbox` bounds mask > 0 (exclusive end); `edges_touched` names the sides
+with at least 2 pixels of mask > 127 on them ("touches_edge" flag). Other flags: "shadow_removed",
+"holes_background", "reflection_removed", "background_off_white", "thin_parts" (straps, cords, antennas: parts
+a 3 x 3 opening at analysis size would erase; the mask itself is never opened).
 """
 from __future__ import annotations
-
-import math
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from skucore.imaging.cutout_backdrop import check_border, find_reflection, fit_backdrop
+from skucore.imaging.cutout_edges import refine
+from skucore.imaging.cutout_regions import (accept_shadows, border_connected, enclosed_smooth, pinched_product, roomy,
+                                            sweep_holes, thin_dark_lines)
 from skucore.base.types import Cutout, CutoutRejected
 
 __all__ = ["cut_out", "Cutout", "CutoutRejected"]
 
 _SIDES = ("left", "top", "right", "bottom")
+K3 = np.ones((3, 3), np.uint8)
 
 
 def cut_out(
     image: Image.Image,
     *,
-    white_threshold: int = 220,
-    max_white_chroma: int = 20,
-    min_border_white: float = 0.10,
-    max_side_for_analysis: int = 600,
-    bg_tolerance: int = 6,
+    keep_shadow: bool = False,
+    analysis_side: int = 400,
+    min_backdrop_level: int = 185,
+    max_backdrop_chroma: int = 30,
+    min_border_backdrop: float = 0.10,
+    bg_tolerance: float = 7.0,
     core_max_gradient: float = 1.0,
-    shadow_max_chroma: int = 12,
-    shadow_min_lightness: int = 90,
-    shadow_max_gradient: float = 4.0,
-    shadow_edge_guard: int = 1,
-    shadow_max_depth: float = 0.10,
+    shadow_max_residual: float = 7.0,
+    shadow_tint: float = 0.15,
+    shadow_min_factor: float = 0.3,
+    shadow_max_gradient: float = 5.0,
+    shadow_slope: float = 0.3,
     shadow_min_contact: float = 0.25,
-    hole_max_wall: float = 0.08,
+    product_min_residual: float = 16.0,
+    product_max_factor: float = 0.3,
+    edge_zone: int = 2,
+    neutral_zone: float = 0.045,
+    contact_band: float = 0.012,
+    shadow_bg_depth: float = 0.03,
+    shadow_fg_depth: float = 0.03,
+    geodesic_ratio: float = 2.0,
+    pocket_neck: float = 0.01,
+    colour_bleed: float = 0.3,
     hole_min_fraction: float = 2e-4,
     hole_ring_contrast: float = 15.0,
+    hole_max_wall: float = 0.08,
     min_speck_fraction: float = 5e-5,
     min_product_fraction: float = 5e-4,
     max_product_fraction: float = 0.985,
     min_edge_contrast: float = 24.0,
-    edge_band_px: int | None = None,
+    reflections: bool = True,
+    loop_sweep: bool = True,
     use_source_alpha: bool = True,
 ) -> Cutout:
-    """Cut the product out of a white-background photo (PIL RGB/RGBA/L/P). See the module docstring.
+    """Cut the product out of a packshot on a white or off-white sweep (PIL RGB/RGBA/L/P).
 
     Raises CutoutRejected with reason `background_not_white`, `product_fills_frame` or `empty_product`."""
     if not isinstance(image, Image.Image):
@@ -99,291 +120,181 @@ def cut_out(
         src = _source_alpha(image)
         if src is not None:
             return _from_source_alpha(src, min_product_fraction)
-
-    rgb = np.ascontiguousarray(np.asarray(image.convert("RGB")))
+    rgb = np.ascontiguousarray(np.asarray(image if image.mode == "RGB" else image.convert("RGB")))
     h, w = rgb.shape[:2]
     if h < 8 or w < 8:
         raise CutoutRejected("empty_product", f"image too small to cut out ({w}x{h})")
     flags: list[str] = []
 
-    # -- 2. the backdrop ------------------------------------------------------------------------------------------
-    border = np.concatenate([rgb[0], rgb[-1], rgb[1:-1, 0], rgb[1:-1, -1]]).astype(np.int16)
-    bmin, bmax = border.min(1), border.max(1)
-    white = (bmin >= white_threshold) & (bmax - bmin <= max_white_chroma)
-    frac_white = float(white.mean())
-    if frac_white < min_border_white:
-        pure = float(((bmin >= 245) & (bmax - bmin <= 6)).mean())
-        if pure >= 0.02:
-            raise CutoutRejected(
-                "product_fills_frame",
-                f"only {pure:.1%} of the frame border shows the white backdrop; the product fills the frame")
-        med = np.median(border, axis=0).astype(int).tolist()
-        raise CutoutRejected(
-            "background_not_white",
-            f"only {frac_white:.1%} of the frame border is near-white (median border colour {tuple(med)}); "
-            f"need at least {min_border_white:.0%} with every channel >= {white_threshold}")
-    bcol = np.median(border[white], axis=0).astype(np.float32)  # backdrop colour B (RGB)
-    if float(bcol.min()) < 245:
+    # -- analysis copy, gradient ----------------------------------------------------------------------------------
+    # an integer reduction factor: OpenCV's area resize has a fast path for it, and the grids align exactly
+    f = max(1, int(round(max(h, w) / analysis_side)))
+    scale = 1.0 / f
+    sw, sh = max(8, w // f), max(8, h // f)
+    small = cv2.resize(rgb[:sh * f, :sw * f], (sw, sh), interpolation=cv2.INTER_AREA) if f > 1 else rgb
+    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
+    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
+    grad0 = cv2.magnitude(gx, gy)
+    grad = cv2.dilate(grad0, K3)  # a pixel next to an edge is not smooth
+
+    # -- the backdrop: a smooth surface, checked on the frame border ----------------------------------------------
+    bpx = max(2, int(round(0.015 * max(sw, sh))))
+    check_border(small, bpx, min_backdrop_level, max_backdrop_chroma, min_border_backdrop)
+    B, lat = fit_backdrop(small, grad, bpx, 3.0)
+    border_level = np.concatenate([B[0], B[-1], B[:, 0], B[:, -1]]).min(1)
+    if float(np.median(border_level)) < 245:
         flags.append("background_off_white")
 
-    # -- 3. segmentation at reduced resolution ---------------------------------------------------------------------
-    scale = min(1.0, float(max_side_for_analysis) / max(h, w))
-    if scale < 1.0:
-        sw, sh = max(8, int(round(w * scale))), max(8, int(round(h * scale)))
-        small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
-    else:
-        sw, sh, small = w, h, rgb
-    n_small = sw * sh
-    bt = tuple(float(v) for v in bcol.round()) + (0.0,)
-    diff = cv2.absdiff(small, bt)
-    d = cv2.max(cv2.max(diff[..., 0], diff[..., 1]), diff[..., 2])  # uint8 distance from the backdrop
-    cmax = cv2.max(cv2.max(small[..., 0], small[..., 1]), small[..., 2])
-    cmin = cv2.min(cv2.min(small[..., 0], small[..., 1]), small[..., 2])
-    chroma = cv2.subtract(cmax, cmin)
-    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-    gf = gray.astype(np.float32)
-    gx = cv2.Sobel(gf, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
-    gy = cv2.Sobel(gf, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
-    kg = 2 * shadow_edge_guard + 1
-    grad = cv2.dilate(cv2.magnitude(gx, gy), np.ones((kg, kg), np.uint8))
+    ap, Bp = [p.astype(np.float32) for p in cv2.split(small)], cv2.split(B)
+    dev = cv2.max(cv2.max(cv2.absdiff(ap[0], Bp[0]), cv2.absdiff(ap[1], Bp[1])), cv2.absdiff(ap[2], Bp[2]))
+    bb = Bp[0] * Bp[0] + Bp[1] * Bp[1] + Bp[2] * Bp[2]
+    kf = (ap[0] * Bp[0] + ap[1] * Bp[1] + ap[2] * Bp[2]) / bb  # the shadow factor that best explains the pixel
+    res = cv2.max(cv2.max(cv2.absdiff(ap[0], kf * Bp[0]), cv2.absdiff(ap[1], kf * Bp[1])),
+                  cv2.absdiff(ap[2], kf * Bp[2]))  # what a neutral darkening of the sweep cannot explain
 
-    # the backdrop is flat: a near-white pixel with texture around it (fabric grain) is not backdrop core
-    core = (d <= bg_tolerance) & (grad <= core_max_gradient)
-    shadowish = (~core) & (chroma <= shadow_max_chroma) & (gray >= shadow_min_lightness) & \
-        (grad <= shadow_max_gradient) & (gray.astype(np.float32) < float(bcol.mean()))
-    cand = (core | shadowish).astype(np.uint8)
-    n_lab, labels = cv2.connectedComponents(cand, connectivity=4)
-    bmask = np.zeros((sh, sw), bool)
-    bmask[0, :] = bmask[-1, :] = bmask[:, 0] = bmask[:, -1] = True
-    seeds = np.unique(labels[bmask & core])
-    lut = np.zeros(n_lab, bool)
-    lut[seeds[seeds > 0]] = True
-    bg = lut[labels]
+    # -- backdrop and shadow regions reached from the frame border ------------------------------------------------
+    # flat means flatter than the sweep's own noise allows (a q75 JPEG of a grey sweep is grainier than a
+    # clean white one); a white garment's weave is rougher than the sweep
+    edge_grad = np.concatenate([grad[:bpx].ravel(), grad[-bpx:].ravel(), grad[:, :bpx].ravel(), grad[:, -bpx:].ravel()])
+    core_grad = max(core_max_gradient, 2.5 * float(np.median(edge_grad)))
+    core = (dev <= bg_tolerance) & (grad <= core_grad)
+    # neutral: a darkening of the sweep. A shadow next to a coloured product takes a little of its colour
+    # (light bounced off it), so the allowance grows with the shadow's depth
+    neutral = res <= cv2.max(dev * shadow_tint, shadow_max_residual)
+    # smooth: a soft shadow's slope is a small part of its depth; an outline's is about its whole contrast
+    # (and stays as steep when blurred, while an outline's slope collapses)
+    gb = cv2.GaussianBlur(gray, (0, 0), 2.0)
+    gradb = cv2.magnitude(cv2.Sobel(gb, cv2.CV_32F, 1, 0, ksize=3, scale=0.125),
+                          cv2.Sobel(gb, cv2.CV_32F, 0, 1, ksize=3, scale=0.125))
+    gentle = (grad <= shadow_max_gradient) | ((grad <= dev * shadow_slope) & (grad <= 1.4 * gradb + 1.0))
+    shadowish = (~core) & neutral & (kf >= shadow_min_factor) & (kf < 1.0) & gentle
+    # a product's outline with a one- or two-pixel gap in it still holds the flood back
+    barrier = cv2.morphologyEx((~(core | shadowish)).astype(np.uint8), cv2.MORPH_CLOSE, K3)
+    cand = ((core | shadowish) & (barrier == 0)).astype(np.uint8)
+    edge = np.zeros((sh, sw), bool)
+    edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = True
+    bg = border_connected(cand, edge & core)
     if not bg.any():
         raise CutoutRejected("product_fills_frame", "no backdrop region connected to the frame border")
-    bg = _accept_shadows(bg, core, shadow_min_contact)
-    bg = _limit_shadow_depth(bg, core, int(round(shadow_max_depth * max(sw, sh))))
+    bg = accept_shadows(bg, core, shadow_min_contact)
+    bg &= ~pinched_product(bg, edge, dev, max(2, int(round(pocket_neck * max(sw, sh)))))
+    # the plain sweep: flat backdrop reached from the border without crossing a shadow (a highlight at the
+    # sweep's level on a white product reached through its shadow is not the sweep); 1-px gaps in what is not at the
+    # sweep's level are closed, as for bg: a highlight stripe on a light product is no corridor for the sweep
+    core_barrier = cv2.morphologyEx((~core).astype(np.uint8), cv2.MORPH_CLOSE, K3)
+    core_bg = border_connected((core & bg & (core_barrier == 0)).astype(np.uint8), edge & core)
+    if loop_sweep:  # sweep seen inside a loop (headphones)
+        core_bg |= roomy(core & bg & ~core_bg, 0.02 * max(sw, sh), dev)
 
-    # enclosed holes that show the backdrop (handle loops)
-    encl = ((cand > 0) & ~bg).astype(np.uint8)
-    n_h, hl, stats, _ = cv2.connectedComponentsWithStats(encl, connectivity=8)
-    if n_h > 1:
-        min_hole = max(12, int(hole_min_fraction * n_small))
-        big = np.nonzero(stats[1:, cv2.CC_STAT_AREA] >= min_hole)[0] + 1
-        if big.size:
-            lut_h = np.zeros(n_h, np.int32)
-            lut_h[big] = np.arange(1, big.size + 1)
-            hl2 = lut_h[hl]
-            flat = np.bincount(hl2.ravel(), weights=(d <= 2).ravel(), minlength=big.size + 1)
-            area = np.bincount(hl2.ravel(), minlength=big.size + 1).astype(np.float64)
-            ring_lab = cv2.dilate(hl2.astype(np.float32), np.ones((9, 9), np.uint8)).astype(np.int32)
-            ring = (ring_lab > 0) & (hl2 == 0) & ~bg
-            rsum = np.bincount(ring_lab[ring], weights=(d[ring] >= hole_ring_contrast), minlength=big.size + 1)
-            rcnt = np.bincount(ring_lab[ring], minlength=big.size + 1).astype(np.float64)
-            # the product wall between the hole and the outside backdrop: thin for a handle or a strap
-            wall = cv2.distanceTransform((~bg).astype(np.uint8), cv2.DIST_L2, 3)
-            wmin = np.full(big.size + 1, np.inf)
-            np.minimum.at(wmin, ring_lab[ring], wall[ring])
-            ok = np.zeros(big.size + 1, bool)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                ok[1:] = (flat[1:] / area[1:] >= 0.7) & (rsum[1:] / np.maximum(rcnt[1:], 1) >= 0.1) \
-                    & (wmin[1:] <= hole_max_wall * max(sw, sh))
-            if ok[1:].any():
-                bg |= ok[hl2]
-                flags.append("holes_background")
-    prod = (~bg).astype(np.uint8)
+    # -- enclosed holes that show the sweep (handle loops) ----------------------------------------------------------
+    holes = sweep_holes(core | shadowish, bg, dev, hole_min_fraction, hole_ring_contrast, hole_max_wall)
+    if holes is not None:
+        bg |= holes
+        core_bg |= holes
+        flags.append("holes_background")
 
-    # drop specks
+    # -- glossy-floor reflection ------------------------------------------------------------------------------------
+    refl = np.zeros((sh, sw), bool)
+    if reflections:
+        found = find_reflection(small, B, ~bg)
+        if found is not None:
+            ax, end, _, _ = found
+            refl[ax + 1:min(sh, end + 2)] = True
+            # under the base everything is floor: the reflection, and the shadows it lies in
+            if (refl & ~bg).sum() >= 0.001 * sw * sh:
+                flags.append("reflection_removed")
+            else:
+                refl[:] = False
+
+    # -- markers and watershed: edges, fringes, contact shadows ----------------------------------------------------
+    # background: the plain sweep, shadows near it, holes, the reflection. A smooth light product can join its
+    # own shadow without an edge between them; pixels of such a region far from the plain sweep are product.
+    side = max(sw, sh)
+    shadow_reg = bg & ~core_bg
+    dcore = cv2.distanceTransform((~core_bg).astype(np.uint8), cv2.DIST_L2, 3)
+    notbg = (~bg & ~refl).astype(np.uint8)
+    dist = cv2.distanceTransform(notbg, cv2.DIST_L2, 3)
+    # a thin neutral band with the floor right under it: perhaps a contact shadow, left to the watershed
+    t = max(2, int(round(contact_band * side)))
+    below = cv2.dilate(bg.astype(np.uint8), np.ones((t + 1, 1), np.uint8), anchor=(0, 0)) > 0
+    # next to a strongly coloured product, JPEG's halved colour resolution tints a shadow: still neutral here
+    neutral_fg = neutral | (res <= colour_bleed * cv2.dilate(res, np.ones((7, 7), np.uint8)))
+    fg = (dist > edge_zone) & ~(neutral_fg & (dist <= neutral_zone * side) & (kf > 0.12)) & ~(neutral_fg & below)
+    fg |= thin_dark_lines(gray, bg, t)
+    # a floor shadow's far edge may be too sharp to count as shadow, yet it is neutral and gets lighter towards the
+    # floor below it: the path from the shadow to the sweep may cross it (a product's outline is not like that)
+    floor_edge = neutral & ~bg & (kf >= shadow_min_factor) & (gy > 0) & (gy >= 2.0 * cv2.absdiff(gx, 0)) & \
+        (gradb >= 0.5 * grad)
+    fg |= enclosed_smooth(shadow_reg, core_bg, dcore, shadow_fg_depth * side, geodesic_ratio, floor_edge)
+    fg &= ~refl
+    markers = np.zeros((sh, sw), np.int32)
+    markers[core_bg | refl | (shadow_reg & (dcore <= shadow_bg_depth * side))] = 1
+    markers[fg] = 2
+    # the watershed runs on the product's neighbourhood only
+    ys_, xs_ = np.nonzero(markers != 1)
+    if ys_.size == 0:
+        raise CutoutRejected("empty_product", "no product found (everything looks like the sweep)")
+    m = 4
+    y0, y1 = max(0, ys_.min() - m), min(sh, ys_.max() + m + 1)
+    x0, x1 = max(0, xs_.min() - m), min(sw, xs_.max() + m + 1)
+    cost = _cost_image([p[y0:y1, x0:x1] for p in ap], [p[y0:y1, x0:x1] for p in Bp])
+    # padded by one replicated pixel: OpenCV's watershed marks its image's outermost pixels as boundary (-1), which
+    # would drop a product's last row where the frame cuts it
+    mk = cv2.copyMakeBorder(markers[y0:y1, x0:x1], 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+    cv2.watershed(cv2.copyMakeBorder(cost, 1, 1, 1, 1, cv2.BORDER_REPLICATE), mk)
+    markers[:] = 1
+    markers[y0:y1, x0:x1] = mk[1:-1, 1:-1]
+    prod = (markers == 2).astype(np.uint8)
+
     n_p, pl, pstats, _ = cv2.connectedComponentsWithStats(prod, connectivity=8)
     if n_p > 1:
-        keep = pstats[:, cv2.CC_STAT_AREA] >= max(3, int(min_speck_fraction * n_small))
+        keep = pstats[:, cv2.CC_STAT_AREA] >= max(3, int(min_speck_fraction * sw * sh))
         keep[0] = False
         prod = keep[pl].astype(np.uint8)
-    frac = float(prod.sum()) / n_small
+    frac = float(prod.sum()) / (sw * sh)
     if frac < min_product_fraction:
         raise CutoutRejected("empty_product", f"no product found ({frac:.3%} of the frame differs from the backdrop)")
     if frac > max_product_fraction:
         raise CutoutRejected("product_fills_frame", f"the product covers {frac:.1%} of the frame; no backdrop visible")
-    if int((bg & ~core).sum()) >= 0.002 * n_small:
+    bgfinal = prod == 0
+    if int((bgfinal & ~core & (dev > bg_tolerance)).sum()) >= 0.002 * sw * sh:
         flags.append("shadow_removed")
-    k3 = np.ones((3, 3), np.uint8)
-
-    # local backdrop colour (shadows included) and the product's nearby colour, at quarter of analysis resolution
-    qw, qh = max(4, sw // 2), max(4, sh // 2)
-    smallq = cv2.resize(small, (qw, qh), interpolation=cv2.INTER_AREA).astype(np.float32)
-    bgq = cv2.resize(bg.astype(np.float32), (qw, qh), interpolation=cv2.INTER_AREA)
-    bgq = (bgq > 0.99).astype(np.float32)
-    fgq = cv2.resize(cv2.erode(prod, k3).astype(np.float32), (qw, qh), interpolation=cv2.INTER_AREA)
-    fgq = (fgq > 0.99).astype(np.float32)
-    wb = cv2.boxFilter(bgq, -1, (5, 5), normalize=False)
-    b_local = cv2.boxFilter(smallq * bgq[..., None], -1, (5, 5), normalize=False)
-    b_local = np.where(wb[..., None] > 0.5, b_local / np.maximum(wb, 1e-6)[..., None], bcol[None, None, :])
-    wf = cv2.boxFilter(fgq, -1, (7, 7), normalize=False)
-    f_local = cv2.boxFilter(smallq * fgq[..., None], -1, (7, 7), normalize=False)
-    f_local = np.where(wf[..., None] > 0.5, f_local / np.maximum(wf, 1e-6)[..., None], np.nan)
-    qs = scale * qw / sw
-
-    # -- 4. full-resolution edges, inside the product's bounding box (plus margins) -------------------------------
-    r = edge_band_px if edge_band_px is not None else max(2, int(math.ceil((shadow_edge_guard + 1.5) / scale)))
-    pys, pxs = np.nonzero(prod)
-    m = int(math.ceil(1 / scale)) + 4 * r + 2
-    X0, X1 = max(0, int(pxs.min() / scale) - m), min(w, int((pxs.max() + 1) / scale) + m)
-    Y0, Y1 = max(0, int(pys.min() / scale) - m), min(h, int((pys.max() + 1) / scale) + m)
-    roi = rgb[Y0:Y1, X0:X1]
-    rh, rw = roi.shape[:2]
-    if scale < 1.0:
-        # bilinear upsampling of the small mask onto the ROI, on the same grid as cv2.resize would use
-        fx, fy = sw / w, sh / h
-        M = np.array([[fx, 0, (X0 + 0.5) * fx - 0.5], [0, fy, (Y0 + 0.5) * fy - 0.5]], np.float64)
-        soft = cv2.warpAffine(prod * 255, M, (rw, rh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_REPLICATE)
-    else:
-        soft = (prod * 255)[Y0:Y1, X0:X1]
-    hard = (soft >= 128).astype(np.uint8)
-    kb = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * r + 1, 2 * r + 1))
-    dil = cv2.dilate(hard, kb)
-    ero = cv2.erode(hard, kb)
-    band = cv2.subtract(dil, ero)
-    ys, xs = np.nonzero(band)
-    gy_, gx_ = ys + Y0, xs + X0
-    qy = np.minimum((gy_ * qs).astype(np.int32), qh - 1)
-    qx = np.minimum((gx_ * qs).astype(np.int32), qw - 1)
-    ipx = roi[ys, xs].astype(np.float32)
-    bl = b_local[qy, qx].astype(np.float32)
-    dl = np.abs(ipx - bl).max(1)  # distance from the local backdrop
-    dB = np.abs(bl - bcol[None, :]).max(1)  # local shadow depth
-    dd = cv2.absdiff(roi, bt)
-    dfull = cv2.max(cv2.max(dd[..., 0], dd[..., 1]), dd[..., 2])
-    dfg = cv2.bitwise_and(dfull, dfull, mask=hard)
-    kb2 = cv2.getStructuringElement(cv2.MORPH_RECT, (4 * r + 1, 4 * r + 1))
-    dmax = cv2.dilate(dfg, kb2)[ys, xs].astype(np.float32)
-    denom = dmax - dB
-    conf = denom >= min_edge_contrast
-    a_col = np.clip(dl / np.maximum(denom, 1.0), 0.0, 1.0)
-    a_soft = soft[ys, xs].astype(np.float32) / 255.0
-    a_band = np.where(conf, a_col, a_soft)
-    # colour alpha only where the outside reaches without crossing a confident product pixel
-    reach = (ero == 0).astype(np.uint8)
-    reach[ys, xs] = ~((a_band >= 0.5) & conf)
-    n_r, rl = cv2.connectedComponents(reach, connectivity=4)
-    outer_lut = np.zeros(n_r, bool)
-    outer_lut[rl[dil == 0]] = True
-    outer_lut[0] = False
-    reached = outer_lut[rl[ys, xs]]
-    inner_fg = (~reached) & (hard[ys, xs] > 0)
-    a_band = np.where(inner_fg, np.maximum(a_band, a_soft), a_band)
-    a_band = np.where(inner_fg & conf, 1.0, a_band)
-    a_band[a_band < 0.04] = 0.0
-    a_band[a_band > 0.97] = 1.0
-    mb = np.clip(a_band * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-    mask = np.zeros((h, w), np.uint8)
-    mask_roi = mask[Y0:Y1, X0:X1]
-    np.multiply(ero, 255, out=mask_roi)
-    mask_roi[ys, xs] = mb
-
-    # thin parts (straps, cords, handles): what a 5 x 5 opening at analysis scale would erase
-    fin = (cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA) > 127).astype(np.uint8) if scale < 1.0 \
-        else (mask > 127).astype(np.uint8)
-    opened = cv2.dilate(cv2.morphologyEx(fin, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)), k3)
-    if int(cv2.countNonZero(fin & (1 - opened))) >= max(20, 0.002 * cv2.countNonZero(fin)):
+    # straps, cords, antennas: parts a 3 x 3 opening at analysis size would erase (nothing here opens the mask)
+    opened = cv2.dilate(cv2.morphologyEx(prod, cv2.MORPH_OPEN, K3), K3)
+    if cv2.countNonZero(cv2.subtract(prod, opened)) >= max(8, 0.002 * cv2.countNonZero(prod)):
         flags.append("thin_parts")
 
-    # -- 5. colours ---------------------------------------------------------------------------------------------------
-    rgba = cv2.merge((*cv2.split(rgb), mask))
-    part = (mb > 0) & (mb < 255)
-    fl = f_local[qy, qx]
-    has_fl = ~np.isnan(fl[:, 0])
-    a = mb.astype(np.float32) / 255.0
-    f_est = np.clip(bl + (ipx - bl) / np.maximum(a, 0.05)[:, None], 0, 255)
-    wgt = np.clip((a - 0.1) / 0.4, 0.0, 1.0)[:, None]
-    fl_filled = np.where(has_fl[:, None], fl, f_est)
-    col = np.where(part[:, None], wgt * f_est + (1 - wgt) * fl_filled, ipx)
-    zero = (mb == 0) & has_fl
-    col = np.where(zero[:, None], fl_filled, col)
-    upd = part | zero
-    rgba[gy_[upd], gx_[upd], :3] = np.clip(col[upd] + 0.5, 0, 255).astype(np.uint8)
-
-    return _finish(rgba, mask, flags)
+    rgba, mask = refine(rgb, prod, bgfinal & ~refl, small, B, dev, scale, min_edge_contrast=min_edge_contrast)
+    shadow = _shadow_layer(small, B, bgfinal & ~refl, (w, h)) if keep_shadow else None
+    return _finish(rgba, mask, flags, shadow)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+def _cost_image(ap, Bp):
+    """What the watershed climbs: colour relative to the sweep (casts and falloff divided out), with luminance
+    on a log scale so that a shadow's edge (a factor of 2 at most) is a lower ridge than a product's outline."""
+    q = [cv2.divide(x, b) for x, b in zip(ap, Bp)]
+    m = (q[0] + q[1] + q[2]) * (1.0 / 3.0)
+    inv = 220.0 / (m + 0.08)
+    c1 = cv2.multiply(q[0] - q[1], inv) + 128.0
+    c2 = cv2.multiply(q[2] - q[1], inv) + 128.0
+    ll = cv2.log(cv2.max(m, 0.02)) * 45.0 + 220.0
+    img = cv2.convertScaleAbs(cv2.merge((ll, c1, c2)))
+    return cv2.GaussianBlur(img, (3, 3), 0)
 
 
-def _accept_shadows(bg: np.ndarray, core: np.ndarray, min_contact: float) -> np.ndarray:
-    """Keep a shadow-like region as background only if it fades into the plain backdrop along a good part of its
-    outline (a floor shadow's outer edge is a smooth transition into the backdrop). A smooth patch of a near-white
-    product reached through a gap in its outline touches the backdrop only at that gap: it stays product. When a
-    real shadow and such a patch are joined, both stay product: shadow left in is the lesser error."""
-    core_bg = (bg & core).astype(np.uint8)
-    ext = (bg & ~core).astype(np.uint8)
-    if not ext.any():
-        return bg
-    n, lab = cv2.connectedComponents(ext, connectivity=4)
-    k3 = np.ones((3, 3), np.uint8)
-    perim = (ext > 0) & (cv2.erode(ext, k3) == 0)
-    touch = perim & (cv2.dilate(core_bg, k3) > 0)
-    # touching the frame border counts as fading out (a shadow cut by the frame)
-    edge = np.zeros_like(perim)
-    edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = True
-    touch |= perim & edge
-    pc = np.bincount(lab[perim], minlength=n).astype(np.float64)
-    tc = np.bincount(lab[touch], minlength=n).astype(np.float64)
-    ok = tc >= min_contact * np.maximum(pc, 1)
-    ok[0] = True
-    return bg & ok[lab]
+def _shadow_layer(small, B, bg, size):
+    """The photo's own floor shadow as an opacity (uint8, full size): how much darker than the sweep each
+    background pixel is; zero under the product."""
+    y = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    yb = B @ np.array([0.299, 0.587, 0.114], np.float32)
+    op = np.clip(1.0 - y / np.maximum(yb, 1.0), 0, 1) * bg
+    op[op < 0.02] = 0
+    op = cv2.GaussianBlur(op, (3, 3), 0)
+    return np.clip(cv2.resize(op, size, interpolation=cv2.INTER_LINEAR) * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
-def _limit_shadow_depth(bg: np.ndarray, core: np.ndarray, depth: int) -> np.ndarray:
-    """Stop a shadow region from leaking into a smooth, near-white product.
-
-    Shadow pixels are reached from the backdrop through smooth grey; where a product's edge fades into its shadow,
-    the fill can run on into the product. A real shadow lies within `depth` pixels (geodesically, inside the
-    region) of the plain backdrop. Pixels farther than that are product, and so are the pixels geodesically
-    closer to those than to the backdrop (a competitive growth of both), which cuts the leak at its mouth."""
-    ext = bg & ~core
-    if depth <= 0 or not ext.any():
-        return bg
-    ys, xs = np.nonzero(ext)
-    m = depth + 4
-    y0, y1 = max(0, ys.min() - m), min(bg.shape[0], ys.max() + m + 1)
-    x0, x1 = max(0, xs.min() - m), min(bg.shape[1], xs.max() + m + 1)
-    out = bg.copy()
-    out[y0:y1, x0:x1] = _limit_roi(bg[y0:y1, x0:x1], core[y0:y1, x0:x1], depth)
-    return out
-
-
-def _limit_roi(bg: np.ndarray, core: np.ndarray, depth: int) -> np.ndarray:
-    seed = (bg & core).astype(np.uint8)
-    allowed = bg.astype(np.uint8)
-    k5 = np.ones((5, 5), np.uint8)  # 2 px per step; barriers are >= 3 px wide
-    near = seed
-    for _ in range((depth + 1) // 2):
-        nxt = cv2.bitwise_and(cv2.dilate(near, k5), allowed)
-        if np.array_equal(nxt, near):
-            break
-        near = nxt
-    far = (allowed > 0) & (near == 0)
-    if not far.any():
-        return bg
-    a = near.copy()  # claims of the backdrop side
-    b = far.astype(np.uint8)  # claims of the product side
-    a = cv2.bitwise_and(a, seed)  # restart the backdrop front from the plain backdrop
-    free = cv2.bitwise_and(allowed, cv2.bitwise_not(cv2.bitwise_or(a, b)) & 1)
-    while True:
-        ga = cv2.bitwise_and(cv2.dilate(a, k5), free)
-        free = cv2.bitwise_and(free, 1 - ga)
-        gb = cv2.bitwise_and(cv2.dilate(b, k5), free)
-        free = cv2.bitwise_and(free, 1 - gb)
-        if not ga.any() and not gb.any():
-            break
-        a = cv2.bitwise_or(a, ga)
-        b = cv2.bitwise_or(b, gb)
-    return bg & (b == 0)
-
-
-def _source_alpha(image: Image.Image) -> np.ndarray | None:
-    """The image as RGBA when it carries a real alpha channel (>= 0.1 % of pixels below 255), else None."""
+def _source_alpha(image):
     has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
     if not has_alpha:
         return None
@@ -393,24 +304,23 @@ def _source_alpha(image: Image.Image) -> np.ndarray | None:
     return rgba
 
 
-def _from_source_alpha(rgba: np.ndarray, min_product_fraction: float) -> Cutout:
+def _from_source_alpha(rgba, min_product_fraction):
     mask = rgba[..., 3].copy()
     frac = float((mask > 127).mean())
     if frac < min_product_fraction:
         raise CutoutRejected("empty_product", f"the source alpha is (almost) fully transparent ({frac:.3%} opaque)")
-    return _finish(rgba.copy(), mask, ["alpha_from_source"])
+    return _finish(rgba.copy(), mask, ["alpha_from_source"], None)
 
 
-def _finish(rgba: np.ndarray, mask: np.ndarray, flags: list[str]) -> Cutout:
+def _finish(rgba, mask, flags, shadow):
     h, w = mask.shape
-    edges = []
-    for side, line in zip(_SIDES, (mask[:, 0], mask[0, :], mask[:, -1], mask[-1, :])):
-        if int((line > 127).sum()) >= 2:
-            edges.append(side)
-    x, y, bw, bh = cv2.boundingRect(np.ascontiguousarray(mask))  # bounds of mask > 0
-    bbox = (int(x), int(y), int(x + bw), int(y + bh))
+    edges = [side for side, line in zip(_SIDES, (mask[:, 0], mask[0, :], mask[:, -1], mask[-1, :]))
+             if int((line > 127).sum()) >= 2]
+    x, y, bw, bh = cv2.boundingRect(np.ascontiguousarray(mask))
     on = cv2.countNonZero(cv2.threshold(mask, 127, 255, cv2.THRESH_BINARY)[1])
     if edges:
         flags = flags + ["touches_edge"]
-    return Cutout(rgba=rgba, mask=mask, bbox=bbox, area_ratio=float(on) / (h * w), touches_edge=bool(edges),
-                  edges_touched=tuple(edges), flags=flags)
+    cut = Cutout(rgba=rgba, mask=mask, bbox=(int(x), int(y), int(x + bw), int(y + bh)),
+                 area_ratio=float(on) / (h * w), touches_edge=bool(edges), edges_touched=tuple(edges), flags=flags,
+                 shadow=shadow)
+    return cut

@@ -17,6 +17,13 @@
   `fidelity.product_fidelity` on the encoded bytes.
 Deterministic: same inputs (and a deterministic generator) give the same bytes.
 
+The three phases are also callable one by one, so a worker pool can send the generated scenes of many SKUs to a
+device in shared batches while the CPU work stays with the CPU workers:
+`prepare_sku_render` (CPU: jobs, placements, `SceneRequest`s) -> the device runs `render.requests` ->
+`apply_generated` (images or the error) -> `finish_sku_render` (CPU: composite, overlays, exports, fidelity).
+A request carries its own seed and placement, so which batch it shares changes nothing but what batching
+itself changes in a model's arithmetic; the product's pixels are pasted back exactly either way.
+
 Templates and promotions are duck-typed (attributes or dict keys), so this module imports neither
 `skucore.prompting.templates` nor `skucore.prompting.promotions` at import time.
 """
@@ -121,6 +128,31 @@ class _Job:
     fallback_reason: str | None = None
     placement: Any = None
     generated: Any = None
+    generation: dict | None = None  # how the generator made the scene (gpu_ops SceneResult.generation)
+
+
+@dataclass
+class SkuRender:
+    """One SKU's render between its phases (see `prepare_sku_render`): the jobs (one per prompt row x platform,
+    in output order), the generator's requests (`requests`, in the order of `generated_jobs`) and what finishing
+    needs. Lives in one process: the requests (plain data and PIL images) are what travels to a device."""
+
+    jobs: list[_Job]
+    cutout: Any
+    sku_row: dict
+    overlay_args: dict
+    promotion_id: Any
+    sku: Any
+    source_sha256: str
+    attempt: int
+    allow_studio_fallback: bool
+    look: Any = None  # the promotion's look: one tone for its generated backgrounds
+    requests: list[SceneRequest] = field(default_factory=list)
+    model_id: Any = None
+
+    @property
+    def generated_jobs(self) -> list[_Job]:
+        return [j for j in self.jobs if j.backend in GENERATED_BACKENDS]
 
 
 def render_sku_images(cutout: Any, sku_row: dict, prompt_rows: Sequence[dict], promotion: Any, *,
@@ -128,7 +160,31 @@ def render_sku_images(cutout: Any, sku_row: dict, prompt_rows: Sequence[dict], p
                       scene_generator: Any = None, source_sha256: str, attempt: int = 0,
                       allow_studio_fallback: bool = True) -> list[RenderedImage]:
     """Render, export and check every (prompt row, platform) image of one SKU. Output order: rows, then
-    platforms, as given."""
+    platforms, as given. The three phases in one call: `prepare_sku_render` (CPU), one
+    `scene_generator.generate(requests)` (the device), `finish_sku_render` (CPU)."""
+    render = prepare_sku_render(cutout, sku_row, prompt_rows, promotion, platforms=platforms,
+                                templates_by_id=templates_by_id, source_sha256=source_sha256, attempt=attempt,
+                                allow_studio_fallback=allow_studio_fallback,
+                                generator_available=scene_generator is not None)
+    if render.requests:
+        try:
+            images = generate_outcomes(scene_generator, render.requests)
+        except Exception as exc:  # noqa: BLE001 - the fallback records the reason (or raises without one)
+            apply_generated(render, error=f"{type(exc).__name__}: {exc}")
+        else:
+            apply_generated(render, images, backend_name=_get(scene_generator, "backend_name"),
+                            model_id=_get(scene_generator, "model_id"))
+    return finish_sku_render(render)
+
+
+def prepare_sku_render(cutout: Any, sku_row: dict, prompt_rows: Sequence[dict], promotion: Any, *,
+                       platforms: Sequence[str | PlatformPreset], templates_by_id: dict | None = None,
+                       source_sha256: str, attempt: int = 0, allow_studio_fallback: bool = True,
+                       generator_available: bool = True) -> SkuRender:
+    """Phase 1 (CPU): a job per (prompt row, platform) and, for the generated scenes, the placed product and its
+    `SceneRequest` (one per job, keyed promotion|sku|role|platform, the row's seed). Without a generator
+    (`generator_available=False`) generated scenes fall back to the studio now (or raise when the fallback is
+    off). Nothing here depends on other SKUs, so requests of many SKUs can share a device batch."""
     presets = [resolve_preset(p) for p in platforms]
     category = sku_row.get("category")
     brand_kit = _get(promotion, "brand_kit")
@@ -166,8 +222,6 @@ def render_sku_images(cutout: Any, sku_row: dict, prompt_rows: Sequence[dict], p
                              backend=backend, template_id=row.get("template_id") or _get(template, "id"),
                              seed=seed, notes=notes, cut_edges=_get(template, "cut_edges", "flush")))
 
-    _generate(jobs, cutout, scene_generator, promotion_id, sku, allow_studio_fallback, _get(promotion, "look"))
-
     price = sku_row.get("price")
     list_price = sku_row.get("list_price")  # the shop's own sale: its list price is the one struck through
     struck = list_price if price is not None and list_price is not None and list_price > price else price
@@ -179,54 +233,84 @@ def render_sku_images(cutout: Any, sku_row: dict, prompt_rows: Sequence[dict], p
         selling_points=list(sku_row.get("selling_points") or []),
         brand_kit=brand_kit,
     )
-    model_id = _get(scene_generator, "model_id")
-    out = []
-    for job in jobs:
-        out.append(_finish(job, cutout, sku_row, overlay_args, promotion_id, sku, source_sha256, attempt,
-                           model_id))
-    return out
-
-
-def _generate(jobs: list[_Job], cutout: Any, scene_generator: Any, promotion_id: Any, sku: Any,
-              allow_fallback: bool, look: Any = None) -> None:
-    gen_jobs = [j for j in jobs if j.backend in GENERATED_BACKENDS]
+    render = SkuRender(jobs=jobs, cutout=cutout, sku_row=sku_row, overlay_args=overlay_args,
+                       promotion_id=promotion_id, sku=sku, source_sha256=source_sha256, attempt=int(attempt),
+                       allow_studio_fallback=allow_studio_fallback, look=_get(promotion, "look"))
+    gen_jobs = render.generated_jobs
     if not gen_jobs:
-        return
-
-    def fallback(reason: str) -> None:
-        if not allow_fallback:
-            raise RuntimeError(f"generated scenes for {promotion_id}/{sku} failed and studio fallback is off: "
-                               f"{reason}")
-        for j in gen_jobs:
-            j.fallback, j.fallback_reason, j.backend = "studio", reason, "studio"
-            j.notes.append(f"fell back to studio: {reason}")
-
-    if scene_generator is None:
-        fallback("no scene generator")
-        return
-    requests = []
+        return render
+    if not generator_available:
+        _fall_back(render, render.generated_jobs, "no scene generator")
+        return render
     for j in gen_jobs:
         flush = cut_sides(cutout, j.cut_edges)
         area = overlay_layout(j.preset.size, j.overlays, flush).product_area if j.overlays else None
         j.placement = place_product(cutout, j.preset.size, fill=j.fill, margin=j.preset.margin, product_area=area,
                                     background=j.backdrop, seed=j.seed, cut_edges=j.cut_edges)
-        requests.append(SceneRequest(
+        render.requests.append(SceneRequest(
             prompt=j.row.get("prompt") or "", negative_prompt=j.row.get("negative_prompt") or "", seed=j.seed,
             width=j.preset.width, height=j.preset.height, init_image=j.placement.init_image,
             mask=j.placement.mask, mode="inpaint", key=f"{promotion_id}|{sku}|{j.role}|{j.preset.id}"))
-    try:
-        images = scene_generator.generate(requests)
-        if len(images) != len(requests):
-            raise RuntimeError(f"generator returned {len(images)} images for {len(requests)} requests")
-    except Exception as exc:  # noqa: BLE001 - the fallback records the reason
-        fallback(f"{type(exc).__name__}: {exc}")
+    return render
+
+
+def generate_outcomes(generator: Any, requests: Sequence[SceneRequest]) -> list[Any]:
+    """One generator call for `requests`: per scene, its outcome (`generate_scenes`: the image and how it was
+    made, or why it failed) where the generator reports that, else its plain images. Errors that stop the whole
+    call raise."""
+    if hasattr(generator, "generate_scenes"):
+        return list(generator.generate_scenes(list(requests)))
+    return list(generator.generate(list(requests)))
+
+
+def apply_generated(render: SkuRender, images: Sequence[Any] | None = None, *, error: str | None = None,
+                    backend_name: str | None = None, model_id: Any = None) -> None:
+    """Phase 2's result: the generator's outcomes for `render.requests` (in order; images, or per-scene results
+    from `generate_outcomes`), or the `error` that stopped them all. A failed scene falls back to the studio with
+    its reason in the lineage (out of memory after the retry, a server that cannot inpaint: named, never hidden),
+    or, with the fallback off, this raises. The other scenes keep their generated images."""
+    gen_jobs = render.generated_jobs
+    if not gen_jobs:
         return
-    actual = _get(scene_generator, "backend_name")
-    for j, im in zip(gen_jobs, images):  # one tone for the promotion's generated backgrounds (imaging.tone)
-        j.generated, tone_note = match_generated_scene(im, j.placement, look, j.template_id, j.backdrop, j.seed)
+    if error is None and (images is None or len(images) != len(render.requests)):
+        error = f"RuntimeError: generator returned {len(images or [])} images for {len(render.requests)} requests"
+    if error is not None:
+        _fall_back(render, gen_jobs, error)
+        return
+    render.model_id = model_id
+    failed = []
+    for j, outcome in zip(gen_jobs, images):
+        im, generation = outcome, None
+        if hasattr(outcome, "error"):  # a per-scene result
+            if outcome.error is not None or outcome.image is None:
+                failed.append((j, str(outcome.error or "no image")))
+                continue
+            im, generation = outcome.image, dict(outcome.generation or {})
+        # one tone for the promotion's generated backgrounds (imaging.tone)
+        j.generated, tone_note = match_generated_scene(im, j.placement, render.look, j.template_id, j.backdrop,
+                                                       j.seed)
         j.notes.append(tone_note)
-        if actual in GENERATED_BACKENDS:
-            j.backend = actual  # what really made the scene (the resource may map "diffusers" rows to a server)
+        j.generation = generation
+        made_by = (generation or {}).get("backend") or backend_name
+        if made_by in GENERATED_BACKENDS:
+            j.backend = made_by  # what really made the scene (the resource may map "diffusers" rows to a server)
+    for j, reason in failed:
+        _fall_back(render, [j], reason)
+
+
+def finish_sku_render(render: SkuRender) -> list[RenderedImage]:
+    """Phase 3 (CPU): composite, overlay, export, fidelity and lineage of every job, in output order."""
+    return [_finish(job, render.cutout, render.sku_row, render.overlay_args, render.promotion_id, render.sku,
+                    render.source_sha256, render.attempt, render.model_id) for job in render.jobs]
+
+
+def _fall_back(render: SkuRender, jobs: list[_Job], reason: str) -> None:
+    if not render.allow_studio_fallback:
+        raise RuntimeError(f"generated scenes for {render.promotion_id}/{render.sku} failed and studio fallback "
+                           f"is off: {reason}")
+    for j in jobs:
+        j.fallback, j.fallback_reason, j.backend = "studio", reason, "studio"
+        j.notes.append(f"fell back to studio: {reason}")
 
 
 def _render(job: _Job, cutout: Any, size: tuple[int, int]) -> tuple[Scene, Any]:
@@ -254,6 +338,7 @@ def _finish(job: _Job, cutout: Any, sku_row: dict, overlay_args: dict, promotion
         "seed": job.seed, "backend": job.backend, "requested_backend": job.requested_backend,
         "model_id": model_id if ai else None, "source_sha256": source_sha256, "attempt": int(attempt),
         "ai_generated": ai, "fallback": job.fallback, "fallback_reason": job.fallback_reason,
+        "generation": job.generation,
     }
     preset = job.preset
     size = preset.size

@@ -33,7 +33,7 @@ from skucore.quality import metrics as M
 from skucore.quality.metrics import METRICS, MetricResult, QualityConfig
 from skucore.tables import QUALITY_SCHEMA
 
-__all__ = ["METRICS", "MetricResult", "QualityConfig", "score_image", "quality_rows", "quality_table"]
+__all__ = ["METRICS", "MetricResult", "QualityConfig", "score_image", "stray_text", "quality_rows", "quality_table"]
 
 
 def score_image(
@@ -48,9 +48,12 @@ def score_image(
     backdrop_kind: str | None = None,
     category: str | None = None,
     config: M.QualityConfig = M.QualityConfig(),
+    generated: bool = False,
 ) -> list[M.MetricResult]:
     """All metrics of `M.METRICS` for one exported image, in that order; see the module docstring.
 
+    `generated`: the scene came from a model, so its backdrop is searched for stray text (`stray_text`; the
+    `text` metric fails when any is found). Studio renders are not searched: only our code drew on them.
     `brand_colours`: a mapping name -> "#RRGGBB" (a `BrandKit`'s colours) or a list of "#RRGGBB".
     `backdrop_kind`: the template's backdrop kind ("white" | "gradient" | "brand" | "surface" | ...).
     `category`: the SKU's category (used for the apparel exemption of the white-background rule).
@@ -76,9 +79,9 @@ def score_image(
         decode_error = "no image bytes"
     else:
         try:
-            with Image.open(io.BytesIO(image_bytes)) as im:
-                im.load()
-                img = im.convert("RGB") if im.mode != "RGB" else im.copy()
+            im = Image.open(io.BytesIO(image_bytes))
+            im.load()  # decoded into memory: the buffer can go
+            img = im.convert("RGB") if im.mode != "RGB" else im
         except Exception as exc:  # noqa: BLE001
             decode_error = f"image does not decode: {type(exc).__name__}: {exc}"
     if preset is None:
@@ -130,7 +133,7 @@ def score_image(
                 grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
                 done(M.sharpness_metric(grey, pm, pbox, cfg))
             if want("exposure"):
-                done(M.exposure_metric(rgb, pm, cfg))
+                done(M.exposure_metric(rgb, pm, cfg, pbox))
         if want("fill_ratio"):
             done(M.fill_ratio_metric(w, h, slot, preset, pbox))
     if want("background_white"):
@@ -146,9 +149,41 @@ def score_image(
         if want("brand_colour"):
             done(M.brand_colour_metric(rgb, regions_clipped, brand_colours, backdrop_kind, backdrop, cfg))
         if want("text"):
-            done(M.text_metric(img, regions_clipped))
+            stray = None
+            if generated:  # only a model can have put text where we drew none
+                try:
+                    stray = stray_text(rgb, pbox, text_boxes, cfg)
+                except Exception as exc:  # noqa: BLE001 - an OCR failure is an error, never a pass
+                    done(M.error_result("text", {"problem": f"stray_text_detection_failed: {type(exc).__name__}: {exc}"}))
+            if want("text"):
+                done(M.text_metric(img, regions_clipped, stray))
 
     return [results[n] for n in M.METRICS]
+
+
+def stray_text(rgb: np.ndarray, product_box, text_boxes, cfg: M.QualityConfig) -> list[tuple[tuple, str]]:
+    """Text a generator drew in a scene's backdrop: detection over the image with the product box and our own
+    text boxes (each grown by a margin) painted over in the frame's colour, then recognition of what was found;
+    a box counts when it reads at least `stray_text_min_chars` characters at `stray_text_min_confidence`.
+    Returns [(box, text read)]."""
+    from skucore.quality.ocr import detect_text, read_texts, text_key
+
+    h, w = rgb.shape[:2]
+    canvas = rgb.copy()
+    frame = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]], axis=0)
+    fill = np.median(frame, axis=0).astype(np.uint8)
+    margin = int(round(cfg.stray_text_margin * min(w, h)))
+    for box in [product_box, *text_boxes]:
+        if box is not None:
+            x0, y0, x1, y1 = box
+            canvas[max(0, y0 - margin): y1 + margin, max(0, x0 - margin): x1 + margin] = fill
+    found = detect_text(canvas, max_side=cfg.stray_text_max_side)
+    if not found:
+        return []
+    pil = Image.fromarray(canvas)
+    reads = read_texts([pil.crop(b) for b in found])
+    return [(b, text) for b, (text, score) in zip(found, reads)
+            if len(text_key(text)) >= cfg.stray_text_min_chars and score >= cfg.stray_text_min_confidence]
 
 
 def quality_rows(results: Iterable[M.MetricResult], *, promotion: str, sku: str, role: str | None,

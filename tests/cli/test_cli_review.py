@@ -39,7 +39,7 @@ def test_approve_by_id_and_reject_by_image_key(queue, capsys):
     assert main(["review", "approve", str(a["id"]), "--db", str(queue.path), "--reviewer", "lin", "--note", "ok"]) == EXIT_OK
     out = capsys.readouterr().out
     assert f"approved #{a['id']}" in out and "as lin" in out
-    assert f"rerun cdn_publish for partition double11|{a['sku']}" in out
+    assert f"rerun graded_sets and cdn_publish for partition double11|{a['sku']}" in out
     assert main(["review", "reject", b["image_key"], "--db", str(queue.path), "--reviewer", "lin"]) == EXIT_OK
     assert "rejected" in capsys.readouterr().out
 
@@ -72,3 +72,61 @@ def test_review_db_follows_home(cli_env, queue, capsys):
     home = queue.path.parent.parent
     assert main(["review", "list", "--home", str(home), "--json"]) == EXIT_OK
     assert len(json.loads(capsys.readouterr().out)["pending"]) == 4
+
+
+def test_a_decided_image_is_not_decided_again_until_undone(queue, capsys):
+    item = _list(queue.path, capsys, "--promotion", "double11")[0]
+    args = ["--db", str(queue.path), "--reviewer", "lin"]
+    assert main(["review", "reject", str(item["id"]), "--reason", "lighting", "--note", "too dark", *args]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["review", "approve", str(item["id"]), *args[:2], "--reviewer", "mei"]) == EXIT_USAGE
+    assert "already decided: reject by lin" in capsys.readouterr().err
+    assert main(["review", "undo", str(item["id"]), *args[:2], "--reviewer", "mei"]) == EXIT_OK
+    assert "undid the decision" in capsys.readouterr().out
+    assert main(["review", "undo", str(item["id"]), *args]) == EXIT_USAGE
+    assert "no decision to undo" in capsys.readouterr().err
+    assert main(["review", "approve", str(item["id"]), *args[:2], "--reviewer", "mei"]) == EXIT_OK
+    assert [(a["action"], a["reviewer"], a["reason"]) for a in queue.audit()] == [
+        ("approve", "mei", None), ("undo", "mei", "lighting"), ("reject", "lin", "lighting")]
+
+
+def test_reject_reason_must_be_a_known_one(queue, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["review", "reject", "1", "--db", str(queue.path), "--reason", "ugly"])
+    assert exc.value.code == EXIT_USAGE
+
+
+def test_templates_report_per_template_and_platform(cli_env, queue, capsys):
+    import pyarrow as pa
+
+    from resources.storage import StudioStore
+    from skucore import tables as T
+
+    store = StudioStore(root=str(cli_env / "store"))
+    graded, generated = [], []
+    for i, (template, grade, failed) in enumerate([("fashion/studio", "A", []), ("fashion/studio", "B", ["sharpness"]),
+                                                   ("fashion/lifestyle", "C", ["text", "fidelity"]),
+                                                   ("fashion/lifestyle", "B", ["text"])]):
+        key = f"images/double11/SKU-A/x{i}.jpg"
+        graded.append({"promotion": "double11", "sku": "SKU-A", "role": template.split("/")[1], "platform": "shopify",
+                       "slot": "main", "attempt": int(i == 3), "image_key": key, "grade": grade, "raw_grade": grade,
+                       "score": 0.9, "action": "review", "reasons": [], "failed_metrics": failed, "superseded": i == 2})
+        generated.append({"promotion": "double11", "sku": "SKU-A", "image_key": key, "template_id": template})
+    store.write_table(T.attempts("double11", "SKU-A"), pa.Table.from_pylist(graded, schema=T.GRADED_SCHEMA))
+    store.write_table(T.graded("double11", "SKU-A"), pa.Table.from_pylist(graded[:2] + graded[3:], schema=T.GRADED_SCHEMA))
+    store.write_table(T.generated("double11", "SKU-A"), pa.Table.from_pylist(generated, schema=T.GENERATED_SCHEMA))
+    queue.enqueue({"image_key": graded[3]["image_key"], "promotion": "double11", "sku": "SKU-A", "sha256": "9" * 64,
+                   "role": "lifestyle", "platform": "shopify"})
+    queue.decide(graded[3]["image_key"], "reject", "lin", reason="text_wrong")
+
+    assert main(["templates", "report", "--home", str(cli_env), "--db", str(queue.path), "--json"]) == EXIT_OK
+    rows = {r["template_id"]: r for r in json.loads(capsys.readouterr().out)["double11"]}
+    life, studio = rows["fashion/lifestyle"], rows["fashion/studio"]
+    assert (life["attempts"], life["a_share"], life["b_share"], life["c_share"]) == (2, 0.0, 0.5, 0.5)
+    assert life["top_failed"][0] == ["text", 2] and life["regenerations"] == 1
+    assert life["rejected"] == 1 and life["reject_reasons"] == [["Text wrong, cut off or unreadable", 1]]
+    assert (studio["a_share"], studio["top_failed"]) == (0.5, [["sharpness", 1]])
+    assert main(["templates", "report", "--home", str(cli_env), "--db", str(queue.path)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert out.index("fashion/lifestyle") < out.index("fashion/studio")  # worst first
+    assert main(["templates", "report", "--home", str(cli_env), "--promotion", "nope"]) == EXIT_USAGE

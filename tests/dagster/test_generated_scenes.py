@@ -15,6 +15,7 @@ from orchestration.definitions import build_definitions
 from orchestration.demo import run_stage
 from assets.partitions import SKUS
 from orchestration.resources import local_resources
+from resources.execution import ExecutionSettings
 from resources.gpu import GpuPoolResource, SceneGeneratorResource
 from resources.promotions import PromotionLibrary
 from skucore.prompting.templates import default_library
@@ -71,6 +72,7 @@ def test_range_run_loads_the_model_once_and_keeps_product_pixels(tmp_path, small
         promotions=PromotionLibrary(folder=str(_promotion(tmp_path / "promotions")), template_library=str(_generated_library(tmp_path))),
         scene_generator=SceneGeneratorResource(backend="diffusers", model=tiny_model, allow_studio_fallback=False, upscale=None),
         gpu_pool=GpuPoolResource(devices=["cpu"], lease_dir=str(tmp_path / "leases")),
+        execution=ExecutionSettings(workers=1),  # in this process: the load counter and the test preset are here
     )
     defs = build_definitions(resources)
     with dg.instance_for_test() as instance:
@@ -114,6 +116,7 @@ def test_failing_generated_scenes_regenerate_until_max_attempts_then_wait_for_re
         # A sharpness bar no image meets, and sharpness sends generated scenes back: every generated scene is C.
         grading=GradingSettings(review_db=str(home / "review.sqlite"), max_attempts=3, regenerate_on=["sharpness"],
                                 quality_thresholds={"sharpness_min": 1e9}),
+        execution=ExecutionSettings(workers=1),
     )
     defs = build_definitions(resources)
     store = defs.resources["store"]

@@ -1,291 +1,288 @@
-"""Synthetic ground truth for `skucore.imaging.cutout`: transparent products composited onto white.
+"""An unkind ground truth for product cutouts: procedural products with TRUE alpha, photographed on sweeps
+that are not flat white, with the shadows and reflections real packshots carry. Deterministic by seed.
 
-Each product is drawn as an RGBA image with an anti-aliased alpha (drawn at 4x and reduced with area averaging),
-then composited onto a white backdrop that carries a soft floor shadow, then JPEG-compressed at quality 85..92.
-The true alpha is the product's own alpha: the shadow is background.
+    from tests.helpers.cutout_groundtruth import make_set, make_case, iou, boundary_f
+    for case in make_set("white_sweep", n=40, seed=0):
+        case.name, case.photo (PIL RGB, JPEG-decoded), case.alpha (uint8 HxW, the product only),
+        case.shadow (uint8 HxW, opacity of the floor shadow), case.meta (what was drawn)
 
-    from tests.helpers.cutout_groundtruth import groundtruth_set, make_product, composite_on_white
-    for case in groundtruth_set(size=1200, seed=0):
-        case.name, case.photo (PIL RGB), case.alpha (uint8 HxW)
+Sets:
+- `white_sweep`: 1200 x 1200, a white backdrop (mostly 255, some 248-254), soft floor shadows (blurred ellipses,
+  cast shadows: the silhouette squashed and sheared onto the floor, drop shadows and edge fringes for flat lays),
+  JPEG 80-95. Meant to resemble the kind of photo in the team's held-out white set.
+- `falloff_reflection`: 800-2000 px on the long side, any aspect 3:4..4:3: off-white sweeps (215-248) with light
+  falloff (brighter top, a floor/wall horizon), a vignette, colour casts of 1-5 % per channel, a glossy-floor
+  reflection (the product mirrored under its base, fading), hard contact shadows, sometimes also a soft shadow,
+  JPEG 75-95.
+- `varied`: 600-3000 px, every shadow model, backdrop and product, model shots cropped at the frame.
 
-Everything is seeded: the same arguments give the same bytes.
+Shadows and reflections are background in `alpha`. tests/helpers/cutout_gt_cache.py keeps drawn cases on disk.
+All products are drawn here (cutout_gt_drawing.py, cutout_gt_products.py): no third-party images, mattes or data
+sets, so there is no licence to keep.
 """
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 from PIL import Image
 
-SS = 4  # supersampling factor for anti-aliased shapes
+from tests.helpers.cutout_gt_products import CATALOG, FLAT_LAY
+
+SETS = ("white_sweep", "falloff_reflection", "varied")
+STANDING_KINDS = [k for k in CATALOG if k not in FLAT_LAY and k != "model_shot"]
 
 
 @dataclass
-class GroundTruthCase:
+class Case:
     name: str
-    photo: Image.Image  # RGB, white background, JPEG-compressed
-    alpha: np.ndarray  # uint8 HxW, the product's true alpha
-    rgba: np.ndarray  # uint8 HxWx4, the product as drawn (straight alpha)
+    photo: Image.Image
+    alpha: np.ndarray
+    shadow: np.ndarray
+    meta: dict = field(default_factory=dict)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Drawing helpers: a "layer" is (colour image float32 HxWx3, coverage float32 HxW) at the final size.
+def _place(prod, W, H, rng, kind):
+    """Put the product's box into the frame: its alpha and colour at frame size, and the base row."""
+    ph0, pw0 = prod.alpha.shape
+    A = np.zeros((H, W), np.float32)
+    C = np.zeros((H, W, 3), np.float32)
+    if prod.crop_bottom:
+        y0 = int(H - ph0 * rng.uniform(0.75, 0.95))
+        x0 = int((W - pw0) / 2 + rng.uniform(-0.1, 0.1) * W)
+    elif kind in FLAT_LAY:
+        x0 = int((W - pw0) / 2 + rng.uniform(-0.04, 0.04) * W)
+        y0 = int((H - ph0) / 2 + rng.uniform(-0.04, 0.04) * H)
+    else:
+        x0 = int((W - pw0) / 2 + rng.uniform(-0.06, 0.06) * W)
+        base = H * rng.uniform(0.72, 0.9)
+        y0 = int(min(base, H - 2) - ph0)
+    ys, xs = slice(max(0, y0), min(H, y0 + ph0)), slice(max(0, x0), min(W, x0 + pw0))
+    py, px = slice(ys.start - y0, ys.stop - y0), slice(xs.start - x0, xs.stop - x0)
+    A[ys, xs] = prod.alpha[py, px]
+    C[ys, xs] = prod.color[py, px]
+    return A, C
 
 
-class _Canvas:
-    """Accumulates shapes painter-style; shapes are rasterised at SS x and area-reduced for anti-aliasing."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self.color = np.zeros((size, size, 3), np.float32)
-        self.alpha = np.zeros((size, size), np.float32)
-
-    def _coverage(self, draw) -> np.ndarray:
-        big = np.zeros((self.size * SS, self.size * SS), np.uint8)
-        draw(big, SS)
-        return cv2.resize(big, (self.size, self.size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-
-    def paint(self, draw, color, texture: np.ndarray | None = None, erase: bool = False) -> np.ndarray:
-        cov = self._coverage(draw)
-        if erase:  # cut a hole: coverage removes alpha
-            self.alpha *= 1.0 - cov
-            return cov
-        col = np.broadcast_to(np.asarray(color, np.float32), self.color.shape)
-        if texture is not None:
-            col = col + texture[..., None] if texture.ndim == 2 else col + texture
-        col = np.clip(col, 0, 255)
-        # "over" in straight alpha
-        a_new = cov + self.alpha * (1 - cov)
-        num = col * cov[..., None] + self.color * (self.alpha * (1 - cov))[..., None]
-        self.color = np.where(a_new[..., None] > 1e-6, num / np.maximum(a_new, 1e-6)[..., None], col)
-        self.alpha = a_new
-        return cov
-
-    def rgba(self) -> np.ndarray:
-        out = np.zeros((self.size, self.size, 4), np.uint8)
-        out[..., :3] = np.clip(self.color + 0.5, 0, 255).astype(np.uint8)
-        out[..., 3] = np.clip(self.alpha * 255 + 0.5, 0, 255).astype(np.uint8)
-        return out
+def _product(kind, W, H, rng, fill):
+    fn, aspect = CATALOG[kind]
+    aspect *= rng.uniform(0.9, 1.1)
+    if kind == "model_shot":
+        ph = H * rng.uniform(0.95, 1.15)
+        pw = min(W * 0.98, ph * aspect)
+    else:
+        ph = H * fill
+        pw = ph * aspect
+        if pw > W * 0.85:
+            pw = W * 0.85
+            ph = pw / aspect
+    return fn(max(16, int(pw)), max(16, int(ph)), rng)
 
 
-def _pts(points, ss):
-    return (np.asarray(points, np.float64) * ss).round().astype(np.int32)
+def _contact(A):
+    """Rows of the product's base per column (or -1) and the lowest base row."""
+    on = A > 0.5
+    if not on.any():
+        return None, None
+    H = A.shape[0]
+    low = np.where(on.any(0), H - 1 - np.argmax(on[::-1], 0), -1)
+    return low, int(low.max())
 
 
-def _poly(points):
-    def draw(img, ss):
-        cv2.fillPoly(img, [_pts(points, ss)], 255, lineType=cv2.LINE_8)
-    return draw
+def soft_ellipse(A, rng, W, H):
+    low, yb = _contact(A)
+    cols = np.nonzero(low >= 0)[0]
+    x0, x1 = cols.min(), cols.max()
+    hw = (x1 - x0) / 2 * rng.uniform(0.6, 1.3)
+    cx = (x0 + x1) / 2 + rng.uniform(-0.25, 0.25) * hw
+    cy = yb + rng.uniform(-0.02, 0.05) * hw
+    s = np.zeros((H, W), np.float32)
+    cv2.ellipse(s, (int(cx), int(cy)), (max(2, int(hw)), max(2, int(hw * rng.uniform(0.06, 0.25)))), 0, 0, 360, 1.0,
+                -1, cv2.LINE_AA)
+    s = cv2.GaussianBlur(s, (0, 0), max(2.0, hw * rng.uniform(0.06, 0.3)))
+    return s / max(1e-6, float(s.max())) * rng.uniform(0.15, 0.55)
 
 
-def _ellipse(center, axes, angle=0.0, thickness=-1, start=0, end=360):
-    def draw(img, ss):
-        c = tuple(int(round(v * ss)) for v in center)
-        ax = tuple(int(round(v * ss)) for v in axes)
-        th = -1 if thickness < 0 else max(1, int(round(thickness * ss)))
-        cv2.ellipse(img, c, ax, angle, start, end, 255, th, lineType=cv2.LINE_8)
-    return draw
+def cast_shadow(A, rng, W, H):
+    """The silhouette squashed onto the floor and sheared away from the light (the mug's shadow)."""
+    low, yb = _contact(A)
+    f = rng.uniform(0.06, 0.3)
+    shx = rng.uniform(0.4, 2.0) * (1 if rng.random() < 0.5 else -1)
+    M = np.float32([[1, -shx * f, shx * f * yb], [0, f, yb * (1 - f) + rng.uniform(0, 0.01) * H]])
+    # maps a product pixel (x, y) at height t = yb - y to (x + shx * f * t, yb - f * t)
+    s = cv2.warpAffine(A, M, (W, H), flags=cv2.INTER_LINEAR)
+    s = cv2.GaussianBlur(s, (0, 0), max(1.5, H * rng.uniform(0.004, 0.03)))
+    return np.clip(s, 0, 1) * rng.uniform(0.2, 0.55)
 
 
-def _polyline(points, thickness):
-    def draw(img, ss):
-        cv2.polylines(img, [_pts(points, ss)], False, 255, max(1, int(round(thickness * ss))), lineType=cv2.LINE_8)
-    return draw
+def drop_shadow(A, rng, W, H):
+    """A flat lay's shadow: the silhouette offset and blurred, plus a tight fringe along the edges."""
+    dx, dy = rng.uniform(-0.012, 0.012) * W, rng.uniform(0.0, 0.02) * H
+    s = cv2.warpAffine(A, np.float32([[1, 0, dx], [0, 1, dy]]), (W, H))
+    s = cv2.GaussianBlur(s, (0, 0), max(1.5, H * rng.uniform(0.004, 0.03))) * rng.uniform(0.1, 0.4)
+    fr = cv2.GaussianBlur(A, (0, 0), rng.uniform(1.5, 5.0) * H / 1200) * rng.uniform(0.05, 0.3)
+    return np.clip(s + fr, 0, 1)
 
 
-def _rect(x0, y0, x1, y1):
-    return _poly([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+def contact_shadow(A, rng, W, H):
+    """A hard contact shadow: a narrow dark band just under the base, fading within a few pixels."""
+    low, yb = _contact(A)
+    hp = float((A > 0.5).any(1).sum())
+    on = low >= yb - max(2, 0.02 * hp)
+    hc = max(1.5, hp * rng.uniform(0.004, 0.02))
+    s = np.zeros((H, W), np.float32)
+    yy = np.arange(H, dtype=np.float32)[:, None]
+    base = np.where(on, low, -10 ** 6).astype(np.float32)[None, :]
+    t = yy - base
+    s = np.where((t >= -1) & on[None, :], np.exp(-np.clip(t, 0, None) / hc), 0).astype(np.float32)
+    s = cv2.GaussianBlur(s, (0, 0), rng.uniform(0.6, 2.0) * max(1.0, H / 1200))
+    return s * rng.uniform(0.45, 0.85)
 
 
-def _shading(size: int, rng: np.random.Generator, amp: float, scale: float) -> np.ndarray:
-    """Smooth random shading (folds, lighting), zero-mean, about +-amp."""
-    n = max(2, int(size / scale))
-    low = rng.normal(0, 1, (n, n)).astype(np.float32)
-    sh = cv2.resize(low, (size, size), interpolation=cv2.INTER_CUBIC)
-    sh = cv2.GaussianBlur(sh, (0, 0), scale / 4)
-    sh /= max(1e-6, float(np.abs(sh).max()))
-    return sh * amp
+def reflection(A, C, rng, H, W):
+    """Glossy floor: the product mirrored about its base, fading with the distance from it; (alpha, colour)."""
+    low, yb = _contact(A)
+    hp = float((A > 0.5).any(1).sum())
+    gap = int(rng.integers(0, 3))
+    k = np.arange(H, dtype=np.float32)
+    src = np.clip(2 * yb + 1 + gap - k, 0, H - 1).astype(np.int32)  # row yb + 1 + gap + j mirrors row yb - j
+    valid = (k > yb + gap)[:, None]
+    L = hp * rng.uniform(0.2, 0.7)
+    fade = (np.clip(1 - (k - yb) / L, 0, 1) ** rng.uniform(1.0, 2.0))[:, None]
+    r0 = rng.uniform(0.12, 0.45)
+    ra = np.where(valid, A[src] * fade * r0, 0).astype(np.float32)
+    rc = C[src]
+    sig = rng.uniform(0, 2.5) * H / 1200
+    if sig > 0.5:
+        ra = cv2.GaussianBlur(ra, (0, 0), sig)
+        rc = cv2.GaussianBlur(rc, (0, 0), sig)
+    return ra, rc
 
 
-def _grain(size: int, rng: np.random.Generator, amp: float) -> np.ndarray:
-    return rng.normal(0, amp, (size, size)).astype(np.float32)
+def backdrop(W, H, rng, level, falloff, vignette, horizon):
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    v = (yy / H).astype(np.float32)
+    bg = np.full((H, W), level, np.float32)
+    if falloff:
+        bg += falloff * (1 - v) ** rng.uniform(0.7, 2.0) - falloff * 0.3
+    if horizon:
+        yh = rng.uniform(0.25, 0.6)
+        bg += horizon * (1 / (1 + np.exp(-(v - yh) / rng.uniform(0.03, 0.1))) - 0.5)
+    if vignette:
+        r2 = ((xx - W / 2) / (W / 2)) ** 2 + ((yy - H / 2) / (H / 2)) ** 2
+        bg *= 1 - vignette * np.clip(r2 / 2, 0, 1) ** rng.uniform(1.0, 2.0)
+    return np.clip(bg, 0, 255)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Products. Each returns (rgba uint8, floor_y, floor_x0, floor_x1): where its shadow sits.
+def make_case(set_name: str, seed: int, kind: str | None = None, size: int | None = None) -> Case:
+    """One case of a named set; `kind` forces the product, `size` the long side (tests use small photos)."""
+    rng = np.random.default_rng([SETS.index(set_name), seed])
+    if set_name == "white_sweep":
+        W = H = 1200
+    else:
+        long = int(rng.integers(800, 2001)) if set_name == "falloff_reflection" else int(rng.integers(600, 3001))
+        asp = rng.uniform(0.75, 1.333)
+        W, H = (long, int(long / asp)) if asp >= 1 else (int(long * asp), long)
+    if size:
+        W, H = (size, max(64, int(size * H / W))) if W >= H else (max(64, int(size * W / H)), size)
+    kinds = list(CATALOG) if set_name == "varied" else [k for k in CATALOG if k != "model_shot"]
+    if set_name == "falloff_reflection":  # reflections need a base; keep a few flat lays for the sweeps
+        kinds = STANDING_KINDS + ["tee", "tee_white"]
+    kind = kind or kinds[int(rng.integers(len(kinds)))]
+    prod = _product(kind, W, H, rng, rng.uniform(0.45, 0.8))
+    A, C = _place(prod, W, H, rng, kind)
+    flat = kind in FLAT_LAY
+    meta = {"kind": kind, "size": (W, H)}
+
+    if set_name == "white_sweep":
+        level, falloff, vig, hor = (255.0 if rng.random() < 0.8 else rng.uniform(248, 254.5)), 0, 0, 0
+    elif set_name == "falloff_reflection":
+        level, falloff, vig, hor = rng.uniform(215, 248), rng.uniform(0, 25), rng.uniform(0.03, 0.18), \
+            rng.uniform(-12, 12) * (rng.random() < 0.5)
+    else:
+        r = rng.random()
+        level = 255.0 if r < 0.4 else rng.uniform(215, 254)
+        falloff, vig, hor = (rng.uniform(0, 20), rng.uniform(0, 0.15), rng.uniform(-10, 10)) if r >= 0.4 else (0, 0, 0)
+    bg = backdrop(W, H, rng, level, falloff, vig, hor)
+    meta.update(level=round(float(level), 1), falloff=round(float(falloff), 1), vignette=round(float(vig), 3))
+
+    shadow = np.zeros((H, W), np.float32)
+    models = []
+    if prod.floor:
+        if set_name == "white_sweep" or (set_name == "varied" and rng.random() < 0.7):
+            if flat:
+                models.append("drop")
+            else:
+                models.append("ellipse" if rng.random() < 0.55 else "cast")
+        if set_name == "falloff_reflection" and not flat and rng.random() < 0.85:
+            models.append("contact")
+        if set_name == "falloff_reflection" and (flat or rng.random() < 0.4):
+            models.append("drop" if flat else ("ellipse" if rng.random() < 0.5 else "cast"))
+        if set_name == "varied" and not flat and rng.random() < 0.4:
+            models.append("contact")
+    fn = {"ellipse": soft_ellipse, "cast": cast_shadow, "drop": drop_shadow, "contact": contact_shadow}
+    for m in models:
+        s = fn[m](A, rng, W, H)
+        shadow = 1 - (1 - shadow) * (1 - s)
+    meta["shadows"] = models
+    floor = bg[..., None] * (1 - shadow)[..., None]
+    floor = np.repeat(floor, 3, axis=2) if floor.shape[2] == 1 else floor
+    if prod.floor and not flat and ((set_name == "falloff_reflection" and rng.random() < 0.7)
+                                    or (set_name == "varied" and rng.random() < 0.25)):
+        ra, rc = reflection(A, C, rng, H, W)
+        floor = floor * (1 - ra[..., None]) + rc * ra[..., None]
+        meta["reflection"] = True
+    img = C * A[..., None] + floor * (1 - A[..., None])
+    if set_name != "white_sweep":
+        cast = 1 + rng.uniform(-0.05, 0.05, 3) * (rng.random() < 0.8)
+        img = img * cast[None, None, :].astype(np.float32)
+        meta["cast"] = [round(float(c), 3) for c in cast]
+    img += rng.normal(0, rng.uniform(0.3, 1.5), img.shape).astype(np.float32)
+    q = int(rng.integers(80, 96)) if set_name == "white_sweep" else int(rng.integers(75, 96))
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(img + 0.5, 0, 255).astype(np.uint8), "RGB").save(buf, "JPEG", quality=q)
+    photo = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    meta["jpeg"] = q
+    alpha = np.clip(A * 255 + 0.5, 0, 255).astype(np.uint8)
+    sh = np.clip(shadow * (1 - A) * 255 + 0.5, 0, 255).astype(np.uint8)
+    return Case(f"{set_name}/{kind}#{seed}", photo, alpha, sh, meta)
 
 
-def mug(size: int, rng: np.random.Generator, body=(22, 24, 30), logo=(236, 236, 236), handle_side="left"):
-    """A tapered mug with a ring handle whose hole shows the background, and a light logo on the body."""
-    c = _Canvas(size)
-    s = size / 1200
-    cx = size * rng.uniform(0.47, 0.53)
-    top, bot = 330 * s, 860 * s
-    wt, wb = 230 * s, 170 * s
-    tex = _shading(size, rng, 10, 150 * s) + _grain(size, rng, 1.5)
-    hx = cx - 230 * s if handle_side == "left" else cx + 230 * s
-    c.paint(_ellipse((hx, 560 * s), (105 * s, 140 * s), thickness=38 * s), body, tex)  # handle ring: hole shows bg
-    c.paint(_poly([(cx - wt, top), (cx + wt, top), (cx + wb, bot), (cx - wb, bot)]), body, tex)
-    c.paint(_ellipse((cx, bot), (wb, 16 * s)), body, tex)
-    c.paint(_rect(cx - 70 * s, 470 * s, cx + 70 * s, 720 * s), logo, _grain(size, rng, 1.5))  # logo frame
-    c.paint(_rect(cx - 52 * s, 488 * s, cx + 52 * s, 702 * s), body, tex)
-    c.paint(_polyline([(cx - 20 * s, 540 * s), (cx + 5 * s, 560 * s), (cx + 5 * s, 640 * s), (cx + 25 * s, 665 * s)],
-                      14 * s), logo)
-    return c.rgba(), bot + 10 * s, cx - wb - 40 * s, cx + wb + 40 * s
+def make_set(set_name: str, n: int = 40, seed: int = 0):
+    """`n` cases of a named set, generated lazily (big photos are not all held in memory)."""
+    for i in range(n):
+        yield make_case(set_name, seed * 100003 + i)
 
 
-def tote(size: int, rng: np.random.Generator, color=(226, 214, 192)):
-    """A canvas tote (light beige) with two thin handles and a printed circle."""
-    c = _Canvas(size)
-    s = size / 1200
-    cx = size * rng.uniform(0.47, 0.53)
-    x0, x1, y0, y1 = cx - 300 * s, cx + 300 * s, 480 * s, 1000 * s
-    tex = _shading(size, rng, 9, 120 * s) + _grain(size, rng, 3.0)
-    for hx in (cx - 140 * s, cx + 140 * s):  # handles: thin arcs, their holes show the background
-        c.paint(_ellipse((hx, 480 * s), (70 * s, 190 * s), thickness=16 * s, start=180, end=360), color, tex)
-    c.paint(_poly([(x0, y0), (x1, y0), (x1 + 15 * s, y1), (x0 - 15 * s, y1)]), color, tex)
-    c.paint(_ellipse((cx, 740 * s), (140 * s, 140 * s), thickness=4 * s), (40, 40, 50))
-    c.paint(_poly([(cx - 70 * s, 700 * s), (cx + 70 * s, 700 * s), (cx, 810 * s)]), (225, 70, 90), _grain(size, rng, 2))
-    return c.rgba(), y1, x0, x1
-
-
-def tee(size: int, rng: np.random.Generator, color=(238, 238, 236), outline: float = 18.0, print_color=(30, 34, 48)):
-    """A flat-lay T-shirt. Near-white colours make the white-on-white case; `outline` darkens the garment's edge
-    the way real packshots show it (seams, the fabric's thickness); 0 makes the hardest case."""
-    c = _Canvas(size)
-    s = size / 1200
-    cx = size * rng.uniform(0.48, 0.52)
-    shape = [(-120, 230), (-60, 215), (0, 250), (60, 215), (120, 230), (330, 330), (280, 470), (210, 440),
-             (215, 960), (-215, 960), (-210, 440), (-280, 470), (-330, 330)]
-    pts = [(cx + dx * s, y * s) for dx, y in shape]
-    tex = _shading(size, rng, 9, 90 * s) + _shading(size, rng, 4, 30 * s) + _grain(size, rng, 2.0)
-    cov = c.paint(_poly(pts), color, tex)
-    if outline > 0:  # darken a thin rim inside the edge
-        inner = cv2.erode((cov > 0.5).astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, int(3 * s)))
-        rim = cv2.GaussianBlur((1 - inner).astype(np.float32), (0, 0), 1.2 * s + 0.3)
-        c.color = np.clip(c.color - outline * rim[..., None], 0, 255)
-    c.paint(_rect(cx - 50 * s, 420 * s, cx + 50 * s, 580 * s), print_color)
-    c.paint(_rect(cx - 36 * s, 434 * s, cx + 36 * s, 566 * s), color, tex)
-    c.paint(_polyline([(cx - 15 * s, 470 * s), (cx, 480 * s), (cx, 530 * s), (cx + 15 * s, 545 * s)], 10 * s),
-            print_color)
-    return c.rgba(), 960 * s, cx - 230 * s, cx + 230 * s
-
-
-def bottle_at_edge(size: int, rng: np.random.Generator, color=(40, 110, 190)):
-    """A bottle cut off by the frame's bottom and right edges, with a thin hanging cord (a thin part)."""
-    c = _Canvas(size)
-    s = size / 1200
-    cx = size * rng.uniform(0.74, 0.80)
-    tex = _shading(size, rng, 14, 100 * s) + _grain(size, rng, 2.0)
-    c.paint(_polyline([(cx - 40 * s, 300 * s), (cx - 160 * s, 420 * s), (cx - 190 * s, 640 * s)], 4 * s),
-            (30, 30, 30))
-    c.paint(_rect(cx - 45 * s, 240 * s, cx + 45 * s, 400 * s), (230, 230, 235), _grain(size, rng, 1.5))  # cap
-    c.paint(_poly([(cx - 60 * s, 400 * s), (cx + 60 * s, 400 * s), (cx + 340 * s, 560 * s), (cx + 340 * s, size + 50),
-                   (cx - 340 * s, size + 50), (cx - 340 * s, 560 * s)]), color, tex)
-    c.paint(_rect(cx - 160 * s, 700 * s, cx + 160 * s, 900 * s), (245, 245, 245), _grain(size, rng, 1.5))  # label
-    c.paint(_rect(cx - 120 * s, 760 * s, cx + 60 * s, 790 * s), (200, 40, 40))
-    return c.rgba(), None, 0, 0
-
-
-def cap(size: int, rng: np.random.Generator, crown=(28, 28, 30), brim=(30, 60, 200)):
-    c = _Canvas(size)
-    s = size / 1200
-    cx = size * rng.uniform(0.47, 0.53)
-    tex = _shading(size, rng, 10, 90 * s) + _grain(size, rng, 2.5)
-    c.paint(_ellipse((cx, 700 * s), (260 * s, 280 * s), start=180, end=360), crown, tex)
-    c.paint(_ellipse((cx, 700 * s), (300 * s, 60 * s)), brim, tex)
-    c.paint(_ellipse((cx, 425 * s), (18 * s, 12 * s)), crown, tex)
-    c.paint(_rect(cx - 40 * s, 520 * s, cx + 40 * s, 640 * s), (240, 240, 240), _grain(size, rng, 1.5))
-    c.paint(_rect(cx - 28 * s, 532 * s, cx + 28 * s, 628 * s), crown, tex)
-    return c.rgba(), 760 * s, cx - 300 * s, cx + 300 * s
-
-
-def grey_speaker(size: int, rng: np.random.Generator, color=(150, 150, 152)):
-    """A mid-grey, low-chroma, smooth product: it must not be taken for a shadow. Has a thin antenna."""
-    c = _Canvas(size)
-    s = size / 1200
-    cx = size * rng.uniform(0.45, 0.55)
-    tex = _shading(size, rng, 8, 200 * s) + _grain(size, rng, 1.0)
-    c.paint(_polyline([(cx + 120 * s, 420 * s), (cx + 220 * s, 180 * s)], 3 * s), (60, 60, 60))
-    c.paint(_poly([(cx - 200 * s, 420 * s), (cx + 200 * s, 420 * s), (cx + 200 * s, 900 * s),
-                   (cx - 200 * s, 900 * s)]), color, tex)
-    c.paint(_ellipse((cx, 650 * s), (120 * s, 120 * s)), (60, 60, 64), tex)
-    c.paint(_ellipse((cx, 650 * s), (40 * s, 40 * s)), (200, 200, 204), tex)
-    return c.rgba(), 900 * s, cx - 210 * s, cx + 210 * s
-
-
-PRODUCTS = {
-    "mug_black": lambda n, r: mug(n, r),
-    "mug_red": lambda n, r: mug(n, r, body=(200, 30, 36), logo=(244, 240, 238), handle_side="right"),
-    "mug_white": lambda n, r: mug(n, r, body=(236, 236, 238), logo=(30, 80, 160)),
-    "tote": lambda n, r: tote(n, r),
-    "tee_black": lambda n, r: tee(n, r, color=(32, 32, 36), outline=0, print_color=(240, 240, 240)),
-    "tee_white": lambda n, r: tee(n, r),
-    "tee_white_no_outline": lambda n, r: tee(n, r, color=(236, 236, 234), outline=0),
-    "bottle_at_edge": lambda n, r: bottle_at_edge(n, r),
-    "cap": lambda n, r: cap(n, r),
-    "grey_speaker": lambda n, r: grey_speaker(n, r),
-}
-
-
-def make_product(kind: str, size: int = 1200, seed: int = 0) -> np.ndarray:
-    """The product `kind` (a key of PRODUCTS) as RGBA uint8 (straight alpha)."""
-    rgba, *_ = PRODUCTS[kind](size, np.random.default_rng(seed))
-    return rgba
-
-
-def composite_on_white(rgba: np.ndarray, *, seed: int = 0, shadow: tuple | None = None, shadow_depth: float = 55.0,
-                       jpeg_quality: int | None = 88, background=(255, 255, 255)) -> Image.Image:
-    """Composite a straight-alpha RGBA product onto a white backdrop with an optional soft floor shadow
-    (`shadow` = (floor_y, x0, x1)) and JPEG compression; returns an RGB PIL image."""
-    rng = np.random.default_rng(seed)
-    h, w = rgba.shape[:2]
-    bg = np.empty((h, w, 3), np.float32)
-    bg[:] = np.asarray(background, np.float32)
-    if shadow is not None:
-        fy, x0, x1 = shadow
-        sh = np.zeros((h, w), np.float32)
-        cx, half = (x0 + x1) / 2, (x1 - x0) / 2
-        cv2.ellipse(sh, (int(cx), int(fy)), (int(half * 1.05), int(max(8, half * 0.12))), 0, 0, 360, 1.0, -1,
-                    lineType=cv2.LINE_AA)
-        sigma = max(4.0, half * rng.uniform(0.08, 0.14))
-        sh = cv2.GaussianBlur(sh, (0, 0), sigma)
-        sh = sh / max(1e-6, float(sh.max()))
-        bg *= (1.0 - (shadow_depth / 255.0) * sh)[..., None]
-    a = rgba[..., 3:4].astype(np.float32) / 255.0
-    out = rgba[..., :3].astype(np.float32) * a + bg * (1 - a)
-    img = Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
-    if jpeg_quality:
-        buf = io.BytesIO()
-        img.save(buf, "JPEG", quality=int(jpeg_quality))
-        img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
-    return img
-
-
-def make_case(kind: str, size: int = 1200, seed: int = 0) -> GroundTruthCase:
-    rng = np.random.default_rng(seed)
-    rgba, fy, x0, x1 = PRODUCTS[kind](size, rng)
-    shadow = None if fy is None else (fy, x0, x1)
-    q = int(rng.integers(85, 93))
-    depth = float(rng.uniform(35, 70))
-    photo = composite_on_white(rgba, seed=seed + 1, shadow=shadow, shadow_depth=depth, jpeg_quality=q)
-    return GroundTruthCase(f"{kind}#{seed}", photo, rgba[..., 3].copy(), rgba)
-
-
-def groundtruth_set(size: int = 1200, seed: int = 0, per_kind: int = 2,
-                    kinds: list[str] | None = None) -> list[GroundTruthCase]:
-    """`per_kind` seeded variants of every product kind."""
-    cases = []
-    for i, kind in enumerate(kinds or list(PRODUCTS)):
-        for j in range(per_kind):
-            cases.append(make_case(kind, size, seed * 1000 + i * 10 + j))
-    return cases
-
+# --- metrics --------------------------------------------------------------------------------------------------------
 
 def iou(mask: np.ndarray, true_alpha: np.ndarray) -> float:
     """IoU of mask > 127 against true_alpha > 127."""
     a, b = mask > 127, true_alpha > 127
     union = np.logical_or(a, b).sum()
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def boundary_f(mask: np.ndarray, true_alpha: np.ndarray, tol: float | None = None) -> float:
+    """Boundary F-score: the boundaries of mask > 127 and true_alpha > 127 (pixels of the region whose
+    4-neighbourhood leaves it), precision = share of predicted boundary pixels within `tol` px of the true
+    boundary, recall = the converse, F = 2PR / (P + R). `tol` defaults to 2 px per 1200 px of the long side
+    (min 2), so the figure means the same at every size."""
+    h, w = true_alpha.shape
+    tol = tol if tol is not None else max(2.0, 2.0 * max(h, w) / 1200)
+
+    def edge(m):
+        m = m.astype(np.uint8)
+        return (m > 0) & (cv2.erode(m, np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8),
+                                    borderType=cv2.BORDER_REPLICATE) == 0)
+
+    pe, te = edge(mask > 127), edge(true_alpha > 127)
+    if not pe.any() or not te.any():
+        return float(pe.any() == te.any())
+    dt_t = cv2.distanceTransform((~te).astype(np.uint8), cv2.DIST_L2, 5)
+    dt_p = cv2.distanceTransform((~pe).astype(np.uint8), cv2.DIST_L2, 5)
+    p = float((dt_t[pe] <= tol).mean())
+    r = float((dt_p[te] <= tol).mean())
+    return 0.0 if p + r == 0 else 2 * p * r / (p + r)

@@ -1,7 +1,7 @@
 """SKU Studio's production deployment on one machine, for the multi-host end-to-end test and the fleet benchmark.
 
 Real servers on loopback, each from this project's helpers: Redis (`redis_server.py`, the Celery broker and result
-backend), PostgreSQL 15 (`pg_server.py`: Dagster's instance), moto's S3 server (`s3_server.py`: store, CDN, the
+backend), PostgreSQL 15 (`postgres.py`: Dagster's instance and the review queue), moto's S3 server (`s3_server.py`: store, CDN, the
 catalog and Dagster's compute logs). A Dagster webserver and daemon run on the "control" host with the shipped
 `deploy/dagster.yaml`; Celery workers started with `skustudio worker` stand for GPU hosts. Every host has its own
 folder (SKUSTUDIO_HOME, DAGSTER_HOME, leases, working directory): the hosts share only Redis, PostgreSQL and S3.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tests.helpers.catalogs import write_small_catalog
 from tests.helpers.dagster_e2e import REPO_ROOT, STAGES, RunningInstance, free_port, kill_tree, log, wait_until_ready
-from tests.helpers.pg_server import PostgresServer
+from tests.helpers.postgres import PostgresServer, start_postgres
 from tests.helpers.redis_server import RedisServer
 from tests.helpers.s3_server import DUMMY_CREDENTIALS, MotoS3Server
 
@@ -242,7 +242,7 @@ def start_fleet(base: Path, *, n_skus: int, promotions: dict[str, str], chunk_sk
     redis = pg = s3 = None
     try:
         redis = RedisServer().start()
-        pg = PostgresServer().start()
+        pg = start_postgres()
         s3 = MotoS3Server(workdir=base / "moto").start()
         for database in ("dagster", "review"):
             pg.create_database(database)
@@ -272,7 +272,7 @@ def start_fleet(base: Path, *, n_skus: int, promotions: dict[str, str], chunk_sk
             "SKUSTUDIO_CDN_BASE_URL": "https://cdn.example.test",
             "SKUSTUDIO_CATALOG": f"s3://{BUCKETS['catalog']}/{CATALOG_KEY}",
             "SKUSTUDIO_PROMOTIONS": str(promotions_dir),
-            "SKUSTUDIO_REVIEW_DB": pg.sqlalchemy_url("review"),
+            "SKUSTUDIO_REVIEW_DB_URL": pg.sqlalchemy_url("review"),
             "SKUSTUDIO_GENERATOR": "none",  # the studio backend on the CPU stands for the GPU here
             "SKUSTUDIO_ALLOW_STUDIO_FALLBACK": "true",
             "SKUSTUDIO_E2E_DAEMON_INTERVAL": os.environ.get("SKUSTUDIO_E2E_DAEMON_INTERVAL", "2"),

@@ -46,19 +46,3 @@ def templates() -> dict:
 @pytest.fixture
 def sku_row() -> dict:
     return dict(SKU_ROW)
-
-
-@pytest.fixture(scope="session")
-def gt_case():
-    """make_case(kind, seed) at 800 px, cached for the session."""
-    from tests.helpers import cutout_groundtruth as g
-
-    cache = {}
-
-    def get(kind, seed=0):
-        key = (kind, seed)
-        if key not in cache:
-            cache[key] = g.make_case(kind, size=800, seed=seed)
-        return cache[key]
-
-    return get

@@ -188,6 +188,21 @@ def test_text_regions_verified_exactly():
     assert r.value == pytest.approx(2 / 3)
 
 
+def test_stray_text_in_a_generated_scene_fails_the_text_check_and_studio_renders_are_not_searched():
+    im, box = canvas(size=(800, 800), bg=(240, 236, 230), prod=product(300, 300), at=(250, 250))
+    ours = draw_text(im, "¥1,039", (60, 690), size=48, fill=(200, 0, 30))
+    kw = dict(slot="secondary", preset=SECONDARY, product_box=box, text_regions=[ours], backdrop_kind="surface")
+    clean = score(im.copy(), generated=True, **kw)
+    assert_pass(clean["text"])  # our own text is read back, and nothing else is there
+    draw_text(im, "OPEN 24 HOURS", (120, 90), size=48, fill=(30, 30, 30))  # a sign the model painted
+    res = score(im, generated=True, **kw)
+    assert_fail(res["text"])
+    detail = json.loads(res["text"].detail)
+    assert [r["ok"] for r in detail["regions"]] == [True]
+    assert detail["stray_text"] and "OPEN" in detail["stray_text"][0]["read"].upper()
+    assert_pass(score(im, generated=False, **kw)["text"])  # only a model puts text where we drew none
+
+
 def test_text_on_main_image_breaks_policy():
     im, box = main_image()
     region = draw_text(im, "省 ¥260", (20, 10), size=40, fill=(200, 0, 0))

@@ -1,8 +1,9 @@
+import numpy as np
 import pytest
 from PIL import Image
 
 from tests.helpers.quality_images import draw_text
-from skucore.quality.ocr import normalise_text, read_text, text_key
+from skucore.quality.ocr import detect_text, normalise_text, read_text, read_texts, text_key
 
 
 def test_normalise_text_nfkc_and_whitespace():
@@ -42,3 +43,29 @@ def test_read_text_tells_transposed_digits_apart():
 def test_read_text_on_blank_crop_reads_nothing_useful():
     read, score = read_text(Image.new("RGB", (200, 50), "white"))
     assert text_key(read) != text_key("¥1,039")
+
+
+def test_read_texts_reads_every_region_of_an_image_in_order():
+    im = Image.new("RGB", (900, 400), "#F5F0E6")
+    regions = [
+        draw_text(im, "Waterproof breathable fabric", (40, 260), size=28, fill="#333333"),
+        draw_text(im, "¥1,039", (40, 40), size=40, fill="#E4002B"),
+        draw_text(im, "限时特惠", (400, 140), size=44, fill="white", plate="#E4002B", kind="badge"),
+        draw_text(im, "省 ¥260", (40, 140), size=18),
+    ]
+    reads = read_texts([im.crop(r.box) for r in regions])
+    assert [text_key(t) for t, _ in reads] == [text_key(r.text) for r in regions]
+    assert all(0.5 < score <= 1.0 for _, score in reads)
+    assert read_texts([]) == []
+
+
+def _overlaps(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_detect_text_finds_a_sign_and_nothing_on_a_plain_backdrop():
+    im = Image.new("RGB", (800, 800), (236, 230, 220))
+    assert detect_text(np.asarray(im)) == []
+    sign = draw_text(im, "OPEN 24 HOURS", (160, 320), size=56, fill=(40, 40, 40))
+    boxes = detect_text(np.asarray(im))
+    assert boxes and all(_overlaps(b, sign.box) for b in boxes)
