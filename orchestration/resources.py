@@ -66,6 +66,9 @@ def production_resources() -> dict:
         "gpu_pool": GpuPoolResource(
             devices=[d for d in os.environ.get("SKUSTUDIO_GPU_DEVICES", "auto").split(",") if d],
             lease_dir=os.environ.get("SKUSTUDIO_LEASE_DIR", "/var/lib/skustudio/leases"),
+            # the device check's JSON (bench/device_check.py) sizes slots and batches from measured memory
+            memory_profile=os.environ.get("SKUSTUDIO_MEMORY_PROFILE") or None,
+            extra_weights_gib=_env_float("SKUSTUDIO_EXTRA_WEIGHTS_GIB", 0.0),
         ),
         "scene_generator": SceneGeneratorResource(
             backend=os.environ.get("SKUSTUDIO_GENERATOR", "diffusers"),
@@ -74,6 +77,11 @@ def production_resources() -> dict:
             allow_studio_fallback=os.environ.get("SKUSTUDIO_ALLOW_STUDIO_FALLBACK", "false").lower() == "true",
             model=os.environ.get("SKUSTUDIO_MODEL", "Tongyi-MAI/Z-Image-Turbo"),
             endpoints=[e for e in os.environ.get("SKUSTUDIO_IMAGE_SERVERS", "").split(",") if e],
+            # what to do when the image servers cannot inpaint: fail (default), composite, in_process
+            inpaint_unsupported=os.environ.get("SKUSTUDIO_INPAINT_UNSUPPORTED", "fail"),
+            controlnet=os.environ.get("SKUSTUDIO_CONTROLNET") or None,
+            controlnet_config=os.environ.get("SKUSTUDIO_CONTROLNET_CONFIG") or None,
+            memory_profile=os.environ.get("SKUSTUDIO_MEMORY_PROFILE") or None,
         ),
         "cdn": CdnResource(
             kind="s3",
@@ -83,6 +91,16 @@ def production_resources() -> dict:
         ),
         "execution": execution_from_environment(),
     }
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
 
 
 def platform_settings() -> PlatformSettings:
