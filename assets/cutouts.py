@@ -1,6 +1,8 @@
 """`product_cutouts[sku]`: RGBA cutout, mask and measurements of each SKU's source photo."""
 import io
 import json
+import os
+import socket
 
 import dagster as dg
 import numpy as np
@@ -9,6 +11,7 @@ from PIL import Image
 
 from skucore import tables as T
 from assets.partition_loop import UpstreamMissing, materialize_stages, raise_if_failed
+from assets.chunks import CPU_STEP_TAGS, chunked_backfill_policy
 from assets.metadata import thumbnail_md
 from assets.partitions import skus_partitions
 from resources.catalog import CatalogSource
@@ -65,7 +68,8 @@ def _load_shadow(store: StudioStore, sku: str, shape: tuple[int, int]) -> np.nda
     partitions_def=skus_partitions,
     deps=["catalog_partitions"],
     group_name="imaging",
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=chunked_backfill_policy(),
+    op_tags=CPU_STEP_TAGS,
     output_required=False,
     description="Each SKU's product cut out of its white-background photo: RGBA, mask and measurements.",
 )
@@ -114,6 +118,7 @@ def product_cutouts(context: dg.AssetExecutionContext, store: StudioStore, catal
         }
 
     keys = [str(k) for k in context.partition_keys]
+    context.log.info(f"worker {os.environ.get('SKUSTUDIO_WORKER_NAME') or socket.gethostname()} (pid {os.getpid()}): {len(keys)} partitions")
     failures: dict[str, str] = {}
     yield from materialize_stages(context, keys, [("product_cutouts", work)], failures)
     raise_if_failed(failures, len(keys))

@@ -15,9 +15,12 @@ The publishing gate is enforced per key before publishing (`assets.publish.Publi
 blocking `graded_sets_gate` check over the run's keys, so the UI shows why a SKU was held back.
 """
 import json
+import os
+import socket
 
 import dagster as dg
 
+from assets.chunks import GPU_STEP_TAGS, chunked_backfill_policy
 from assets.partition_loop import key_events, materialize_events, raise_if_failed
 from assets.partitions import from_promotion, from_sku, promotion_sku_partitions
 from assets.promotion_run import PerSkuStep
@@ -56,12 +59,13 @@ def _stage_specs() -> list[dg.AssetSpec]:
         )
     ],
     partitions_def=promotion_sku_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=chunked_backfill_policy(),  # runs of SKUSTUDIO_CHUNK_SKUS keys (assets/chunks.py)
     can_subset=True,
     name="promotion_sku_stages",
-    # Runs that generate hold a model per device for the whole step: limit them per host with
-    # `dagster instance concurrency set skustudio_generation <GPUs>` (no limit when unset).
+    # Runs that generate hold a model per device for the whole step: limit them to the GPU workers of the
+    # instance with `dagster instance concurrency set skustudio_generation <N>` (no limit when unset; docs/DEPLOY.md).
     pool="skustudio_generation",
+    op_tags=GPU_STEP_TAGS,  # the Celery executor sends this step to the `gpu` queue
 )
 def promotion_sku_stages(
     context: dg.AssetExecutionContext,
@@ -76,6 +80,8 @@ def promotion_sku_stages(
 ):
     selected = [s for s in PER_SKU_STAGES if dg.AssetKey(s.name) in context.selected_asset_keys]
     keys = [str(k) for k in context.partition_keys]
+    # Which worker ran what, in the run's event log (hosts share one promotion in production).
+    context.log.info(f"worker {os.environ.get('SKUSTUDIO_WORKER_NAME') or socket.gethostname()} (pid {os.getpid()}): {len(keys)} partitions")
     step = PerSkuStep(
         store=store, promotions=promotions, grading=grading, gpu_pool=gpu_pool, scene_generator=scene_generator,
         cdn=cdn, platforms=platforms, keys=keys, publish=any(s.name == "cdn_publish" for s in selected),

@@ -17,7 +17,7 @@ with warnings.catch_warnings():  # per-partition asset checks are a 1.13 preview
     from assets import publish as publish_assets
 
 from orchestration.jobs import ALL_JOBS
-from orchestration.resources import resources_for_environment
+from orchestration.resources import executor_for_environment, resources_for_environment
 from orchestration.schedules import nightly_catalog_sync
 from orchestration.sensors import catalog_change_regeneration, manifest_refresh
 
@@ -41,6 +41,7 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
         schedules=[nightly_catalog_sync],
         sensors=[catalog_change_regeneration, manifest_refresh],
         resources={**resources_for_environment(), **(resources or {})},
+        executor=executor_for_environment(),  # local: Dagster's default; production: Celery (gpu / cpu queues)
     )
 
 

@@ -1,7 +1,9 @@
-"""Resources per environment, chosen in one place.
+"""Resources and the executor per environment, chosen in one place.
 
-SKUSTUDIO_ENV=local (default): everything embedded (local folders, studio backend on the CPU).
-SKUSTUDIO_ENV=production: S3 storage and CDN through dagster-aws, GPU generation; every secret from the environment.
+SKUSTUDIO_ENV=local (default): everything embedded (local folders, studio backend on the CPU), Dagster's default
+executor.
+SKUSTUDIO_ENV=production: S3 storage and CDN through dagster-aws, GPU generation, steps on Celery workers
+(docs/DEPLOY.md); every secret from the environment.
 """
 from __future__ import annotations
 
@@ -59,11 +61,14 @@ def production_resources() -> dict:
         ),
         "promotions": PromotionLibrary(),
         "grading": GradingSettings(
-            review_db=review_db_setting(os.environ.get("SKUSTUDIO_REVIEW_DB", "/var/lib/skustudio/review.sqlite"))
+            review_db=review_db_setting("/var/lib/skustudio/review.sqlite")  # SKUSTUDIO_REVIEW_DB_URL
         ),
         "gpu_pool": GpuPoolResource(
             devices=[d for d in os.environ.get("SKUSTUDIO_GPU_DEVICES", "auto").split(",") if d],
             lease_dir=os.environ.get("SKUSTUDIO_LEASE_DIR", "/var/lib/skustudio/leases"),
+            # the device check's JSON (bench/device_check.py) sizes slots and batches from measured memory
+            memory_profile=os.environ.get("SKUSTUDIO_MEMORY_PROFILE") or None,
+            extra_weights_gib=_env_float("SKUSTUDIO_EXTRA_WEIGHTS_GIB", 0.0),
         ),
         "scene_generator": SceneGeneratorResource(
             backend=os.environ.get("SKUSTUDIO_GENERATOR", "diffusers"),
@@ -72,6 +77,11 @@ def production_resources() -> dict:
             allow_studio_fallback=os.environ.get("SKUSTUDIO_ALLOW_STUDIO_FALLBACK", "false").lower() == "true",
             model=os.environ.get("SKUSTUDIO_MODEL", "Tongyi-MAI/Z-Image-Turbo"),
             endpoints=[e for e in os.environ.get("SKUSTUDIO_IMAGE_SERVERS", "").split(",") if e],
+            # what to do when the image servers cannot inpaint: fail (default), composite, in_process
+            inpaint_unsupported=os.environ.get("SKUSTUDIO_INPAINT_UNSUPPORTED", "fail"),
+            controlnet=os.environ.get("SKUSTUDIO_CONTROLNET") or None,
+            controlnet_config=os.environ.get("SKUSTUDIO_CONTROLNET_CONFIG") or None,
+            memory_profile=os.environ.get("SKUSTUDIO_MEMORY_PROFILE") or None,
         ),
         "cdn": CdnResource(
             kind="s3",
@@ -81,6 +91,16 @@ def production_resources() -> dict:
         ),
         "execution": execution_from_environment(),
     }
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
 
 
 def platform_settings() -> PlatformSettings:
@@ -98,6 +118,17 @@ def platform_settings() -> PlatformSettings:
     except (KeyError, ValueError) as exc:
         raise ValueError(f"{path}: {exc}") from exc
     return settings
+
+
+def executor_for_environment(env: str | None = None) -> dg.ExecutorDefinition | None:
+    """local: Dagster's default (multiprocess; in-process where the caller asks). production: steps on Celery
+    workers over Redis (`orchestration.celery_fleet`), gpu and cpu queues."""
+    env = env or os.environ.get("SKUSTUDIO_ENV", "local")
+    if env == "production":
+        from orchestration.celery_fleet import production_executor
+
+        return production_executor()
+    return None
 
 
 def resources_for_environment(env: str | None = None) -> dict:

@@ -11,7 +11,8 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import Field
+from dagster_aws.s3 import S3Resource
+from pydantic import Field, PrivateAttr
 
 from skucore.base.storage import atomic_write_bytes
 
@@ -31,7 +32,10 @@ class StudioStore(dg.ConfigurableResource):
     root: str = Field(default_factory=lambda: os.path.join(default_home(), "store"))
     bucket: str = ""
     prefix: str = "skustudio"
-    s3: dg.ResourceDependency[object] | None = None  # dagster_aws.s3.S3Resource when kind="s3"
+    s3: S3Resource | None = None  # when kind="s3" (a ResourceDependency[object] here refused every S3Resource)
+
+    _s3_client: object = PrivateAttr(default=None)
+    _s3_client_pid: int = PrivateAttr(default=0)
 
     # ---- bytes -------------------------------------------------------------------------------------------
     def _check_key(self, key: str) -> str:
@@ -43,7 +47,10 @@ class StudioStore(dg.ConfigurableResource):
     def _client(self):
         if self.s3 is None or not self.bucket:
             raise ValueError("StudioStore(kind='s3') needs `bucket` and an `s3` S3Resource")
-        return self.s3.get_client()
+        # One boto3 client per resource instance and process: building one costs more than most requests.
+        if self._s3_client is None or self._s3_client_pid != os.getpid():
+            self._s3_client, self._s3_client_pid = self.s3.get_client(), os.getpid()
+        return self._s3_client
 
     def _s3_key(self, key: str) -> str:
         return f"{self.prefix.strip('/')}/{key}" if self.prefix.strip("/") else key

@@ -1,23 +1,21 @@
 #!/usr/bin/env bash
 # Sets up the full environment and runs the whole test suite (what CI runs).
-# The browser tests drive Debian's Chromium (/usr/bin/chromium); the review queue's tests run a real PostgreSQL 15
-# (/usr/lib/postgresql/15/bin, started by tests/helpers/postgres.py as `nobody` in a temp folder). As root this
-# script installs both.
+# Tests start real servers on loopback in temp folders: Debian's Chromium (/usr/bin/chromium) for the browser
+# tests, PostgreSQL 15 (/usr/lib/postgresql/15/bin, run as `nobody` by tests/helpers/postgres.py) for the review
+# queue and the production instance, redis-server as Celery's broker for the fleet e2e test. As root this script
+# installs the missing ones with apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh full
-if [ ! -x /usr/bin/chromium ]; then
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "warning: /usr/bin/chromium is missing (apt-get install chromium); the browser test will fail" >&2
-  fi
-fi
-if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
-  else
-    echo "warning: PostgreSQL 15 is missing (apt-get install postgresql-15); the PostgreSQL tests will fail" >&2
+    echo "warning: missing ${missing[*]} (apt-get install ${missing[*]}); the tests that need them will fail" >&2
   fi
 fi
 export PYTHONUNBUFFERED=1

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import argparse
 
-from orchestration.cli import backfill, demo, review, status, sync, templates
+from orchestration.cli import backfill, demo, review, status, sync, templates, worker
 from orchestration.cli import common as C
 from orchestration.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, UsageError
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE"]
 
-COMMANDS = (demo, sync, backfill, status, review, templates)
+COMMANDS = (demo, sync, backfill, status, review, templates, worker)
 
 EPILOG = """\
 commands:
@@ -23,6 +23,7 @@ commands:
   status    counts per stage and per grade for a promotion
   review    the review desk (serve); list the B images waiting for a person; approve or reject them
   templates report how each scene template performs: grades, failing metrics, reviewers' reasons
+  worker    start one Celery worker of the production fleet (gpu / cpu queues)
 
 exit codes (scripts can rely on them):
   0  success

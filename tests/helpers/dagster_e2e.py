@@ -391,3 +391,8 @@ def stop_instance(inst: RunningInstance) -> None:
     for p in reversed(inst.procs):
         _kill_tree(p)
     log("dagster processes stopped")
+
+
+# Public names for other helpers (tests/helpers/multihost.py starts a production instance the same way).
+wait_until_ready = _wait_until_ready
+kill_tree = _kill_tree

@@ -53,6 +53,11 @@ class PostgresServer:
     def database_url(self, name: str) -> str:
         return f"postgresql://{self.user}@{self.host}:{self.port}/{name}"
 
+    def sqlalchemy_url(self, name: str) -> str:
+        """The URL for SQLAlchemy users that take it as is (dagster-postgres): 2.1 reads a bare postgresql:// as
+        psycopg 3, which is not installed."""
+        return f"postgresql+psycopg2://{self.user}@{self.host}:{self.port}/{name}"
+
     def create_database(self, name: str) -> str:
         """Create database `name` (dropped first if it exists) and return its URL."""
         import psycopg2
