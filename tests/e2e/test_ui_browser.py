@@ -34,7 +34,7 @@ def synced_instance(dagster_instance):
     inst = dagster_instance
     if PROMOTION not in inst.partition_keys("prompt_table"):
         run_id = inst.launch_job("catalog_sync")
-        assert inst.wait_for_run(run_id, timeout=120) == "SUCCESS", inst.run_messages(run_id)[-20:]
+        assert inst.wait_for_run(run_id, timeout=600) == "SUCCESS", inst.run_messages(run_id)[-20:]
     assert PROMOTION in inst.partition_keys("prompt_table")
     # The UI greets a new loopback instance with a "Join the Dagster community" dialog a second after a page
     # loads; its Skip button calls this mutation, so the screenshots show the pages, not the dialog.

@@ -20,8 +20,11 @@ from tests.helpers.dagster_e2e import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMOTION = "double11"
-# An A needs every metric to pass at this bar: the sample's images that fail one light metric (a near duplicate)
-# become B's, and the rest stay A's: a queue to review and published A's to spot-check, from one real run.
+# An A needs every metric to pass at this bar: images that fail one light metric (a near duplicate) become B's,
+# and the rest stay A's: a queue to review and published A's to spot-check, from one real run. Which images are
+# near duplicates must not depend on which SKU a worker happened to score first, so every SKU after the first
+# shows the first one's photo (variant rows of a real catalog often share one): whichever SKU is scored first
+# keeps its A's, each of the others gets a B per scene.
 A_THRESHOLD = 0.95
 DESK_PUBLIC_URL = "https://review.example.com"  # where the run's Dagster metadata links (SKUSTUDIO_REVIEW_URL)
 
@@ -53,6 +56,7 @@ def run_pipeline_with_b_images(folder: Path, n_skus: int = 3, platforms=("shopif
     from orchestration.demo import run_demo
 
     catalog = write_small_catalog(folder / "catalog", n_skus)
+    _share_first_photo(catalog)
     promotions = write_promotions(folder / "promotions", platforms=platforms)
     home = folder / "home"
     env = {"SKUSTUDIO_ENV": "local", "SKUSTUDIO_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home"),
@@ -68,6 +72,15 @@ def run_pipeline_with_b_images(folder: Path, n_skus: int = 3, platforms=("shopif
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
     return run
+
+
+def _share_first_photo(catalog: Path) -> None:
+    import csv
+
+    with open(catalog, encoding="utf-8", newline="") as fh:
+        photos = [catalog.parent / row["image"] for row in csv.DictReader(fh)]
+    for photo in photos[1:]:
+        photo.write_bytes(photos[0].read_bytes())
 
 
 def republish(run: ReviewedRun, skus: list[str], assets=("cdn_publish",)) -> None:
