@@ -3,6 +3,7 @@ so the whole file runs in a few seconds."""
 import io
 import socket
 import threading
+import time
 
 import pytest
 from PIL import Image
@@ -191,6 +192,10 @@ def test_unchanged_photo_is_not_downloaded_again(server, cache, validator):
     route = Photo(body, etag='"v1"') if validator == "etag" else Photo(body, last_modified=1_700_000_000)
     url = server.route("/cached.jpg", route)
     first = PhotoFetcher(cache, FetchSettings(**FAST)).fetch(url)
+    # the server thread counts a body after writing it, so the client can have it a moment before the count does
+    deadline = time.monotonic() + 10
+    while server.bytes_sent < len(body) and time.monotonic() < deadline:
+        time.sleep(0.01)
     sent_before = server.bytes_sent
     second = PhotoFetcher(cache, FetchSettings(**FAST)).fetch(url)  # the next nightly sync: a new fetcher
     assert first.bytes_downloaded == len(body)
