@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 from skucore.base.colour import ciede2000, rgb_to_lab
-from skucore.quality.metrics import MetricResult, error_result, ok_result
+from skucore.quality.metrics import MetricResult, clip_box, error_result, ok_result
 
 FINGERPRINT_PREFIX = "fp1:"
 DECODE_SIDE = 400  # images are decoded at no less than this longest side (JPEG draft mode)
@@ -74,16 +74,6 @@ def _dhash_bits(grey: np.ndarray, size: int = 8) -> int:
     return int("".join("1" if b else "0" for b in bits), 2)
 
 
-def _clip(box, w: int, h: int) -> tuple[int, int, int, int] | None:
-    try:
-        x0, y0, x1, y1 = (int(round(float(v))) for v in box)
-    except (TypeError, ValueError):
-        return None
-    x0, x1 = max(0, min(x0, w)), max(0, min(x1, w))
-    y0, y1 = max(0, min(y0, h)), max(0, min(y1, h))
-    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
-
-
 def image_fingerprint(image_bytes: bytes, product_box: Sequence[int],
                       mask_boxes: Sequence[Sequence[int]] = ()) -> str:
     """The fingerprint of an encoded image (see the module docstring). `product_box` is (x0, y0, x1, y1) in the
@@ -94,7 +84,7 @@ def image_fingerprint(image_bytes: bytes, product_box: Sequence[int],
         # a JPEG decodes at 1/2 .. 1/8 scale for about that share of the time: hashes need no more detail
         im.draft("RGB", (max(1, w * DECODE_SIDE // max(w, h)), max(1, h * DECODE_SIDE // max(w, h))))
         rgb = np.asarray(im.convert("RGB"))
-    box = _clip(product_box, w, h)
+    box = clip_box(product_box, w, h)
     if box is None:
         raise ValueError(f"product box {product_box!r} is empty or outside the {w}x{h} image")
     k = rgb.shape[1] / w  # decoded pixels per image pixel
@@ -110,7 +100,7 @@ def image_fingerprint(image_bytes: bytes, product_box: Sequence[int],
     small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
     hole = np.zeros((sh, sw), np.uint8)
     for b, grow in [(box, 0.0)] + [(m, TEXT_PLATE_GROW) for m in mask_boxes]:
-        c = _clip(b, w, h)
+        c = clip_box(b, w, h)
         if c is None:
             continue
         g = grow * (c[3] - c[1])
