@@ -133,11 +133,17 @@ def _break_photo(path: Path) -> None:
     Image.fromarray(rng.integers(0, 255, size=(800, 800, 3), dtype=np.uint8)).save(path, "JPEG", quality=90)
 
 
-def _wait_for_sensor_tick(inst, after: float, timeout: float = 75) -> dict:
-    """The first tick of the regeneration sensor that started after `after` (epoch seconds) and finished."""
+NO_SYNC_SEEN = "no catalog sync"  # "... yet", "... since the last evaluation"
+
+
+def _wait_for_sensor_tick(inst, after: float, timeout: float = 300) -> dict:
+    """The first finished tick of the regeneration sensor after `after` (epoch seconds, taken before the sync was
+    launched) that saw the sync. Ticks that ran before the sync ended say they saw none; the tick that saw it can
+    come before the test notices the run ended, so "the first tick after the run" is not the one."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ticks = [t for t in inst.sensor_ticks(SENSOR) if t["timestamp"] > after and t["status"] != "STARTED"]
+        ticks = [t for t in inst.sensor_ticks(SENSOR) if t["timestamp"] > after and t["status"] != "STARTED"
+                 and not (t["skipReason"] or "").startswith(NO_SYNC_SEEN)]
         if ticks:
             tick = min(ticks, key=lambda t: t["timestamp"])
             log(f"sensor tick {tick['tickId']}: {tick['status']} {tick['skipReason'] or ''} runs={tick['runIds']}")
@@ -172,9 +178,9 @@ def _check_published(inst, skus: set[str]) -> dict:
 # ---- the story --------------------------------------------------------------------------------------------------
 def test_1_catalog_sync_registers_skus_and_promotion(dagster_instance):
     inst = dagster_instance
+    launched = time.time()
     run_id = inst.launch_job("catalog_sync")
     assert inst.wait_for_run(run_id, timeout=600) == "SUCCESS", inst.run_messages(run_id)[-20:]
-    synced = time.time()
     Story.sync_run_id = run_id
 
     assert set(inst.partition_keys("product_cutouts")) == ALL_SKUS
@@ -184,7 +190,7 @@ def test_1_catalog_sync_registers_skus_and_promotion(dagster_instance):
 
     # The regeneration sensor sees the sync but does nothing: no promotion has been launched yet. (Waiting for
     # this tick also keeps step 2's manifest from turning double11 "active" before the sensor saw this sync.)
-    tick = _wait_for_sensor_tick(inst, after=synced)
+    tick = _wait_for_sensor_tick(inst, after=launched)
     assert tick["status"] == "SKIPPED" and tick["runIds"] == [], tick
     assert tick["skipReason"] == "every active promotion is up to date with the catalog", tick
     Story.done.add(1)
@@ -306,13 +312,12 @@ def test_5_price_change_and_delisting_regenerate_only_what_changed(dagster_insta
     started = time.time()
     run_id = inst.launch_job("catalog_sync")
     assert inst.wait_for_run(run_id, timeout=600) == "SUCCESS", inst.run_messages(run_id)[-20:]
-    synced = time.time()
     remaining = ALL_SKUS - {DELISTED}
     assert set(inst.partition_keys("product_cutouts")) == remaining
     assert set(inst.partition_keys("generated_images")) == {mk(s) for s in remaining}
 
     # The sensor turns the sync's change table into one backfill.
-    tick = _wait_for_sensor_tick(inst, after=synced, timeout=300)
+    tick = _wait_for_sensor_tick(inst, after=started)
     if tick["status"] == "FAILURE":  # say why, down the whole error chain
         chain = [tick["error"]["message"]] + [link["error"]["message"] for link in tick["error"]["errorChain"]]
         pytest.fail(f"{SENSOR} tick {tick['tickId']} failed:\n" + "\n".join(m.strip() for m in chain), pytrace=False)
