@@ -7,7 +7,8 @@ generated scene (whose backdrop is also searched for stray text); then OCR alone
 Each figure is the median over --n calls after a warm-up, as wall time and as this process's CPU time: on a
 machine other work is loading, wall time measures the load too, CPU time much less so. `--threads` sets the OCR
 engine's onnxruntime threads (1 is what each worker of the per-SKU step's pool uses). `--tiny`: a few calls,
-for CI. The figure line to read: "score_image with OCR".
+for CI. The figure line to read: "score_image with OCR". A second pair of lines times the same calls on
+RapidOCR's stock model graphs and on the fused ones (`skucore.quality.ocr_graph`), in turn, and prints the ratio.
 """
 from __future__ import annotations
 
@@ -59,12 +60,17 @@ def main(argv=None) -> int:
     n = 3 if args.tiny else args.n
     import skucore.quality.ocr as ocr
 
+    # The stock graphs' sessions first, kept for the interleaved comparison below; then the engine the product uses.
+    ocr.configure(threads=args.threads or None, fused_graphs=False)
+    stock = ocr.get_engine()
+    stock_sessions = (stock.text_rec.session.session, stock.text_det.infer.session)
     ocr.configure(threads=args.threads or None)
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; OCR threads {args.threads or 'default'}")
     data, box, regions = build()
     t0 = time.perf_counter()
-    ocr.get_engine()
-    print(f"OCR engine creation: {(time.perf_counter() - t0) * 1000:.0f} ms (once per process)")
+    engine = ocr.get_engine()
+    fused_sessions = (engine.text_rec.session.session, engine.text_det.infer.session)
+    print(f"OCR engine creation: {(time.perf_counter() - t0) * 1000:.0f} ms (once per process, graphs fused)")
     kw = dict(preset=Preset(), slot="secondary", product_box=box, text_regions=regions,
               fidelity={"passed": True, "psnr": 60.0, "max_abs_diff": 1}, brand_colours={"primary": "#E4002B"},
               backdrop_kind="surface")
@@ -75,6 +81,24 @@ def main(argv=None) -> int:
         statuses = {r.metric: r.status for r in res}
         print(f"score_image {label:15s}: median {wall:6.1f} ms/image wall, {cpu:6.1f} ms CPU "
               f"(n={n}, 800x800 JPEG, 3 text regions); text={statuses['text']}")
+
+    def use(sessions):
+        engine.text_rec.session.session, engine.text_det.infer.session = sessions
+
+    # Stock against fused graphs, call by call in turn so both see the same load: the ratio travels between
+    # machines better than either figure.
+    for label, cfg, generated in (cases[0], cases[2]):
+        times = {"stock": [], "fused": []}
+        for _ in range(n if label == "with OCR" else max(3, n // 3)):
+            for name, sessions in (("stock", stock_sessions), ("fused", fused_sessions)):
+                use(sessions)
+                t = time.perf_counter()
+                score_image(data, config=cfg, generated=generated, **kw)
+                times[name].append((time.perf_counter() - t) * 1000)
+        use(fused_sessions)
+        a, b = statistics.median(times["stock"]), statistics.median(times["fused"])
+        print(f"score_image {label:15s}, OCR graphs stock vs fused, interleaved: {a:6.1f} -> {b:6.1f} ms "
+              f"(ratio {b / a:.2f})")
 
     from PIL import Image
 
