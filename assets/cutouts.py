@@ -10,11 +10,13 @@ import pyarrow as pa
 from PIL import Image
 
 from skucore import tables as T
-from assets.partition_loop import UpstreamMissing, materialize_stages, raise_if_failed
+from assets.key_pool import FORKSERVER_PRELOAD, pooled_key_events
+from assets.partition_loop import UpstreamMissing, materialize_events, raise_if_failed
 from assets.chunks import CPU_STEP_TAGS, chunked_backfill_policy
 from assets.metadata import thumbnail_md
 from assets.partitions import skus_partitions
 from resources.catalog import CatalogSource
+from resources.execution import ExecutionSettings
 from resources.storage import StudioStore
 
 
@@ -64,6 +66,30 @@ def _load_shadow(store: StudioStore, sku: str, shape: tuple[int, int]) -> np.nda
     return layer if layer.shape == tuple(shape) else None  # a stale layer from an older photo is not used
 
 
+def cutout_files(job: tuple[str, Image.Image]) -> dict:
+    """The CPU part of a cutout, in a worker process: (sku, photo) -> the photo cut out (its own shadow kept, for
+    templates with `shadow: original`; cheap next to the cutout itself), encoded as the PNGs the store keeps, its
+    measurements and the preview the UI shows."""
+    from skucore.imaging.cutout import cut_out
+
+    sku, photo = job
+
+    cutout = cut_out(photo, keep_shadow=True)
+    png = io.BytesIO()
+    Image.fromarray(cutout.rgba, "RGBA").save(png, "PNG", compress_level=1)
+    shadow_png = None
+    if cutout.shadow is not None and cutout.shadow.any():
+        layer = io.BytesIO()
+        Image.fromarray(cutout.shadow, "L").save(layer, "PNG", compress_level=1)
+        shadow_png = layer.getvalue()
+    h, w = cutout.mask.shape[:2]
+    meta = {"width": w, "height": h, "bbox": list(map(int, cutout.bbox)), "area_ratio": float(cutout.area_ratio),
+            "touches_edge": bool(cutout.touches_edge), "edges_touched": list(cutout.edges_touched),
+            "flags": list(cutout.flags)}
+    return {"rgba_png": png.getvalue(), "shadow_png": shadow_png, "meta": meta,
+            "preview_md": thumbnail_md([(sku, png.getvalue())])}
+
+
 @dg.asset(
     partitions_def=skus_partitions,
     deps=["catalog_partitions"],
@@ -73,52 +99,42 @@ def _load_shadow(store: StudioStore, sku: str, shape: tuple[int, int]) -> np.nda
     output_required=False,
     description="Each SKU's product cut out of its white-background photo: RGBA, mask and measurements.",
 )
-def product_cutouts(context: dg.AssetExecutionContext, store: StudioStore, catalog_source: CatalogSource):
-    from skucore.imaging.cutout import cut_out
-
+def product_cutouts(context: dg.AssetExecutionContext, store: StudioStore, catalog_source: CatalogSource,
+                    execution: ExecutionSettings):
     rows = catalog_rows_by_sku(store)
 
-    def work(sku: str) -> dict:
+    def prepare(sku: str) -> tuple[str, Image.Image]:
         row = rows.get(sku)
         if row is None:
             raise KeyError(f"SKU {sku!r} is not in the current catalog (delisted?)")
-        # the photo's own shadow is kept for templates with `shadow: original`; cheap next to the cutout itself
-        cutout = cut_out(catalog_photo(catalog_source, row), keep_shadow=True)
-        png = io.BytesIO()
-        Image.fromarray(cutout.rgba, "RGBA").save(png, "PNG", compress_level=1)
-        store.put_bytes(T.cutout(sku), png.getvalue())
-        if cutout.shadow is not None and cutout.shadow.any():
-            layer = io.BytesIO()
-            Image.fromarray(cutout.shadow, "L").save(layer, "PNG", compress_level=1)
-            store.put_bytes(T.cutout_shadow(sku), layer.getvalue())
+        return sku, catalog_photo(catalog_source, row)
+
+    def finish(sku: str, files: dict) -> dict:
+        row = rows[sku]
+        store.put_bytes(T.cutout(sku), files["rgba_png"])
+        if files["shadow_png"] is not None:
+            store.put_bytes(T.cutout_shadow(sku), files["shadow_png"])
         elif store.exists(T.cutout_shadow(sku)):
             store.delete(T.cutout_shadow(sku))
-        h, w = cutout.mask.shape[:2]
-        meta = {
-            "sku": sku,
-            "photo_sha256": row["photo_sha256"],
-            "width": w,
-            "height": h,
-            "bbox": list(map(int, cutout.bbox)),
-            "area_ratio": float(cutout.area_ratio),
-            "touches_edge": bool(cutout.touches_edge),
-            "edges_touched": list(cutout.edges_touched),
-            "flags": list(cutout.flags),
-        }
+        meta = {"sku": sku, "photo_sha256": row["photo_sha256"], **files["meta"]}
         store.write_table(T.cutout_meta(sku), pa.Table.from_pylist([meta], schema=T.CUTOUT_META_SCHEMA))
         return {
             "area_ratio": round(meta["area_ratio"], 4),
             "bbox": dg.MetadataValue.json(meta["bbox"]),
             "touches_edge": meta["touches_edge"],
-            "own_shadow": cutout.shadow is not None and bool(cutout.shadow.any()),
+            "own_shadow": files["shadow_png"] is not None,
             "flags": dg.MetadataValue.json(meta["flags"]),
             "photo": dg.MetadataValue.json(json.loads(row.get("photo_facts") or "{}")),
             "cutout": dg.MetadataValue.path(store.uri(T.cutout(sku))),
-            "preview": dg.MetadataValue.md(thumbnail_md([(sku, png.getvalue())])),
+            "preview": dg.MetadataValue.md(files["preview_md"]),
         }
 
     keys = [str(k) for k in context.partition_keys]
-    context.log.info(f"worker {os.environ.get('SKUSTUDIO_WORKER_NAME') or socket.gethostname()} (pid {os.getpid()}): {len(keys)} partitions")
+    workers = execution.cpu_workers(len(keys))
+    context.log.info(f"worker {os.environ.get('SKUSTUDIO_WORKER_NAME') or socket.gethostname()} (pid {os.getpid()}): "
+                     f"{len(keys)} partitions, {workers} cutout processes")
     failures: dict[str, str] = {}
-    yield from materialize_stages(context, keys, [("product_cutouts", work)], failures)
+    events = pooled_key_events(keys, "product_cutouts", prepare=prepare, compute=cutout_files, finish=finish,
+                               workers=workers, start_method=execution.method(), preload=FORKSERVER_PRELOAD)
+    yield from materialize_events(context, events, failures, len(keys), every_s=execution.progress_every_s)
     raise_if_failed(failures, len(keys))

@@ -25,11 +25,10 @@ from typing import Iterator
 
 from assets.step_worker import WorkerSpec, cpu_worker_main, device_worker_main  # first: it quiets the beta warnings
 
+from assets.key_pool import FORKSERVER_PRELOAD
 from assets.partition_loop import KeyEvent
 from assets.promotion_run import SceneGenerationFailed
 
-PRELOAD = ["assets.step_worker", "assets.stages", "assets.promotion_run", "skucore.imaging.render",
-           "skucore.quality.score", "skucore.quality.hash_registry"]
 
 
 @dataclass(eq=False)
@@ -98,7 +97,7 @@ class StepPool:
         method = settings.method()
         self.ctx = mp.get_context(method)
         if method == "forkserver":
-            self.ctx.set_forkserver_preload(PRELOAD)
+            self.ctx.set_forkserver_preload(FORKSERVER_PRELOAD)
         self.workers: list[_Worker] = []
         self.device_workers: dict[str, _Worker] = {}
         self.broken_devices: dict[str, str] = {}

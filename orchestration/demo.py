@@ -68,6 +68,12 @@ def run_demo(*, promotion: str = "double11", limit: int | None = None, home=None
 
     instance = dg.DagsterInstance.get()
     summary: dict = {"home": str(home), "dagster_home": os.environ["DAGSTER_HOME"], "stages": []}
+    execution = defs.resources.get("execution")
+    if execution is not None and execution.cpu_workers(2) > 1:
+        from assets.key_pool import warm_forkserver
+
+        # The worker pools' imports run on another core while the catalog syncs (one worker: nothing to warm).
+        warm_forkserver(execution.method())
     echo(f"SKU Studio demo: home {home}")
 
     stage = run_stage(defs, "catalog_sync", instance)

@@ -19,4 +19,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 export PYTHONUNBUFFERED=1
-exec .venv/bin/python -m pytest -n "${SKUSTUDIO_TEST_WORKERS:-2}" --dist loadfile "$@"
+# --durations: the slowest tests in every CI log, to keep the suite well inside its time.
+exec .venv/bin/python -m pytest -n "${SKUSTUDIO_TEST_WORKERS:-2}" --dist loadfile --durations=30 "$@"
