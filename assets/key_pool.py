@@ -14,6 +14,7 @@ forked from the step's process, whose Dagster and onnxruntime threads make `fork
 from __future__ import annotations
 
 import traceback
+from dataclasses import dataclass
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterator, Sequence
@@ -49,7 +50,7 @@ def pooled_key_events(keys: Sequence[str], stage: str, *, prepare: Callable[[str
                 while todo and not broken and len(running) < workers * per_worker:
                     key = todo.pop()
                     try:
-                        running[pool.submit(compute, prepare(key))] = key
+                        running[pool.submit(_portable_call, compute, prepare(key))] = key
                     except BrokenProcessPool:
                         todo.append(key)  # never sent: the next pool takes it
                         broken = True
@@ -69,8 +70,12 @@ def pooled_key_events(keys: Sequence[str], stage: str, *, prepare: Callable[[str
                                        f"computed ({exc or 'killed or out of memory'})")
                         yield KeyEvent("done", key)
                         continue
-                    except Exception as exc:  # noqa: BLE001 - the computation raised for this key
+                    except Exception as exc:  # noqa: BLE001 - the call could not be made or answered
                         yield _failed(key, stage, exc)
+                        yield KeyEvent("done", key)
+                        continue
+                    if isinstance(result, _Raised):  # the computation raised for this key
+                        yield KeyEvent("failed", key, stage, reason=result.reason, detail=result.detail)
                         yield KeyEvent("done", key)
                         continue
                     try:
@@ -97,6 +102,22 @@ def warm_forkserver(start_method: str = "forkserver") -> bool:
     mp.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)
     forkserver.ensure_running()
     return True
+
+
+@dataclass
+class _Raised:
+    """What a worker's computation raised, as text: an exception object may not unpickle in the parent (one with
+    required arguments of its own does not), and the pool treats a result it cannot read as a dead worker."""
+
+    reason: str
+    detail: str
+
+
+def _portable_call(compute: Callable[[Any], Any], job: Any) -> Any:
+    try:
+        return compute(job)
+    except Exception as exc:  # noqa: BLE001 - reported for this key, as `key_events` reports it in-process
+        return _Raised(f"{type(exc).__name__}: {exc}", "".join(traceback.format_exception(exc)))
 
 
 def _failed(key: str, stage: str, exc: BaseException) -> KeyEvent:

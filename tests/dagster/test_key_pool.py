@@ -85,3 +85,26 @@ def test_cutouts_on_two_workers_store_what_one_worker_stores(tmp_path, small_cat
         stored[workers] = {sku: (store.get_bytes(T.cutout(sku)), store.read_table(T.cutout_meta(sku)).to_pylist())
                            for sku in skus}
     assert stored[1] == stored[2]
+
+
+class NeedsItsArguments(Exception):
+    def __init__(self, sku, why):  # unpickling calls __init__ with args=(message,) only: it would fail
+        super().__init__(f"{sku}: {why}")
+        self.sku, self.why = sku, why
+
+
+def raise_unpicklable(job):
+    key, _ = job
+    if key == "odd":
+        raise NeedsItsArguments(key, "background_not_white")
+    return os.getpid()
+
+
+def test_an_exception_that_does_not_unpickle_fails_only_its_key_with_its_reason():
+    keys = ["a", "odd", "b", "c"]
+    events = pooled_key_events(keys, "cutouts", prepare=lambda k: (k, 0), compute=raise_unpicklable,
+                               finish=lambda key, pid: {"pid": pid}, workers=2, start_method="spawn")
+    done, failed, stages = _collect(events)
+    assert sorted(done) == sorted(keys)
+    assert failed == {"odd": "NeedsItsArguments: odd: background_not_white"}
+    assert set(stages) == {"a", "b", "c"}
