@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import time
 from pathlib import Path
 
@@ -24,7 +25,12 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from orchestration.graphql_client import DagsterGraphQL
+from orchestration.resources import local_resources
+from orchestration.review_desk.config import DeskConfig
+from skucore import tables as T
 from tests.helpers.dagster_e2e import PROMOTION, STAGES, log
+from tests.helpers.review_desk import DeskClient, desk_in_thread
 
 pytestmark = pytest.mark.e2e
 
@@ -359,3 +365,38 @@ def test_5_price_change_and_delisting_regenerate_only_what_changed(dagster_insta
         if entry["sku"] == DELISTED:
             assert (inst.home / "cdn" / entry["key"]).is_file(), entry["key"]
     Story.done.add(5)
+
+
+def test_6_publish_now_applies_a_spot_check_rejection_on_the_instance(dagster_instance, monkeypatch):
+    _require(5)
+    inst = dagster_instance
+    published = json.loads((inst.home / "cdn" / "promotions" / PROMOTION / "manifest.json").read_text("utf-8"))["entries"]
+    assert published, "the promotion published its A's"
+
+    monkeypatch.setenv("SKUSTUDIO_CATALOG", str(inst.catalog))
+    resources = local_resources(home=str(inst.home), catalog=str(inst.catalog))
+    with desk_in_thread(DeskConfig.from_resources(resources, dagster_url=inst.url)) as url:
+        desk = DeskClient(url, "Mei Lin")
+        drawn = desk.post("/spot-checks/draw", {"promotion": PROMOTION}, csrf_from="/spot-checks")
+        assert "for a spot check" in drawn.text
+        queue = resources["grading"].review_queue()
+        target = queue.pending(PROMOTION, kind="spot_check")[0]
+        assert target["sha256"] in {e["sha256"] for e in published}
+        desk.post(f"/item/{target['id']}/decide", {"decision": "reject", "reason": "template_wrong",
+                                                    "version": str(target["version"]), "sha256": target["sha256"]},
+                  csrf_from=f"/item/{target['id']}")
+        page = desk.post("/publish", {"promotion": PROMOTION, "sku": target["sku"], "next": f"/item/{target['id']}"})
+        m = re.search(r"backfill (\w+), (http\S+/runs/b/\w+)", page.text)
+        assert m, page.text[-2000:]
+        log(f"publish now launched backfill {m.group(1)}")
+
+    status = DagsterGraphQL(inst.url).wait_for_backfill(m.group(1), poll_s=2, timeout_s=900)
+    assert status.status == "COMPLETED_SUCCESS", status.to_dict()
+    assert set(status.assets) == {"graded_sets", "cdn_publish", "cdn_manifest"}
+    entries = json.loads((inst.home / "cdn" / "promotions" / PROMOTION / "manifest.json").read_text("utf-8"))["entries"]
+    assert target["sha256"] not in {e["sha256"] for e in entries}
+    assert len(entries) == len(published) - 1
+    row = next(r for r in resources["store"].read_table(T.graded(PROMOTION, target["sku"])).to_pylist()
+               if r["image_key"] == target["image_key"])
+    assert (row["action"], row["decision"], row["publishable"]) == ("await_template", "reject", False)
+    Story.done.add(6)
