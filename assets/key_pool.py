@@ -7,19 +7,18 @@ enough where the per-SKU step needs its own pool (`assets.step_pool`) for more: 
 worker, a device worker, near-duplicate hashes held by the parent.
 
 Failures stay per key: a `prepare`, `compute` or `finish` that raises fails that key with its reason. A worker
-that dies (killed, out of memory) breaks the pool: the keys it was computing at that moment fail, each with
-the reason, and the keys not yet sent go on in a new pool. Workers come from a forkserver (or spawn): never
+that dies (killed, out of memory) breaks the pool: every key in flight at that moment (at most `per_worker` per
+worker) fails with the reason, and the keys not yet sent go on in a new pool. Workers come from a forkserver (or spawn): never
 forked from the step's process, whose Dagster and onnxruntime threads make `fork` unsafe.
 """
 from __future__ import annotations
 
-import traceback
 from dataclasses import dataclass
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterator, Sequence
 
-from assets.partition_loop import KeyEvent, key_events
+from assets.partition_loop import KeyEvent, failed_event, key_events
 
 # What the forkserver imports once, for every pool of a step's process (the first pool to start it sets it).
 FORKSERVER_PRELOAD = ["assets.step_worker", "assets.stages", "assets.promotion_run", "assets.cutouts",
@@ -55,36 +54,15 @@ def pooled_key_events(keys: Sequence[str], stage: str, *, prepare: Callable[[str
                         todo.append(key)  # never sent: the next pool takes it
                         broken = True
                     except Exception as exc:  # noqa: BLE001 - this key's input could not be prepared
-                        yield _failed(key, stage, exc)
+                        yield failed_event(key, stage, exc)
                         yield KeyEvent("done", key)
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
-                    key = running.pop(future)
-                    try:
-                        result = future.result()
-                    except BrokenProcessPool as exc:
-                        broken = True
-                        yield KeyEvent("failed", key, stage, reason=f"a worker process died while this key was being "
-                                       f"computed ({exc or 'killed or out of memory'})")
-                        yield KeyEvent("done", key)
-                        continue
-                    except Exception as exc:  # noqa: BLE001 - the call could not be made or answered
-                        yield _failed(key, stage, exc)
-                        yield KeyEvent("done", key)
-                        continue
-                    if isinstance(result, _Raised):  # the computation raised for this key
-                        yield KeyEvent("failed", key, stage, reason=result.reason, detail=result.detail)
-                        yield KeyEvent("done", key)
-                        continue
-                    try:
-                        metadata = finish(key, result)
-                    except Exception as exc:  # noqa: BLE001
-                        yield _failed(key, stage, exc)
-                    else:
-                        yield KeyEvent("stage", key, stage, metadata=metadata)
-                    yield KeyEvent("done", key)
+                    events, died = _finished(running.pop(future), stage, future, finish)
+                    broken = broken or died
+                    yield from events
             if broken:
                 yield KeyEvent("log", reason=f"{stage}: a worker died; {len(todo)} keys go on in a new pool")
 
@@ -104,6 +82,24 @@ def warm_forkserver(start_method: str = "forkserver") -> bool:
     return True
 
 
+def _finished(key: str, stage: str, future: Future, finish: Callable[[str, Any], dict]) -> tuple[list[KeyEvent], bool]:
+    """The events of a key whose computation ended, and whether its worker died."""
+    try:
+        result = future.result()
+    except BrokenProcessPool as exc:
+        reason = f"a worker process died while this key was being computed ({exc or 'killed or out of memory'})"
+        return [KeyEvent("failed", key, stage, reason=reason), KeyEvent("done", key)], True
+    except Exception as exc:  # noqa: BLE001 - the call could not be made or answered
+        return [failed_event(key, stage, exc), KeyEvent("done", key)], False
+    if isinstance(result, _Raised):  # the computation raised for this key
+        return [KeyEvent("failed", key, stage, reason=result.reason, detail=result.detail), KeyEvent("done", key)], False
+    try:
+        outcome = KeyEvent("stage", key, stage, metadata=finish(key, result))
+    except Exception as exc:  # noqa: BLE001
+        outcome = failed_event(key, stage, exc)
+    return [outcome, KeyEvent("done", key)], False
+
+
 @dataclass
 class _Raised:
     """What a worker's computation raised, as text: an exception object may not unpickle in the parent (one with
@@ -117,9 +113,5 @@ def _portable_call(compute: Callable[[Any], Any], job: Any) -> Any:
     try:
         return compute(job)
     except Exception as exc:  # noqa: BLE001 - reported for this key, as `key_events` reports it in-process
-        return _Raised(f"{type(exc).__name__}: {exc}", "".join(traceback.format_exception(exc)))
-
-
-def _failed(key: str, stage: str, exc: BaseException) -> KeyEvent:
-    return KeyEvent("failed", key, stage, reason=f"{type(exc).__name__}: {exc}",
-                    detail="".join(traceback.format_exception(exc)))
+        failed = failed_event("", "", exc)
+        return _Raised(failed.reason, failed.detail)

@@ -48,6 +48,12 @@ class KeyEvent:
     gate_problems: list[str] | None = None
 
 
+def failed_event(key: str, stage: str, exc: BaseException) -> KeyEvent:
+    """The "failed" event of `key` at `stage` for `exc`: its type and message as the reason, the traceback."""
+    return KeyEvent("failed", key, stage, reason=f"{type(exc).__name__}: {exc}",
+                    detail="".join(traceback.format_exception(exc)))
+
+
 def key_events(keys: Sequence[str], stages: Sequence[tuple[str, Callable[[str], dict]]]) -> Iterator[KeyEvent]:
     """Run `stages` (asset name, work(key) -> metadata) for each key in order, in this process."""
     for key in keys:
@@ -55,8 +61,7 @@ def key_events(keys: Sequence[str], stages: Sequence[tuple[str, Callable[[str], 
             try:
                 metadata = work(key)
             except Exception as exc:  # isolate: this key stops here, the others go on
-                yield KeyEvent("failed", key, asset_name, reason=f"{type(exc).__name__}: {exc}",
-                               detail=traceback.format_exc())
+                yield failed_event(key, asset_name, exc)
                 break
             yield KeyEvent("stage", key, asset_name, metadata=metadata)
         yield KeyEvent("done", key)

@@ -30,7 +30,6 @@ from assets.partition_loop import KeyEvent
 from assets.promotion_run import SceneGenerationFailed
 
 
-
 @dataclass(eq=False)
 class _Worker:
     kind: str  # "cpu" | "device"

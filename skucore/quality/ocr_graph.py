@@ -8,6 +8,8 @@ and for per-channel initializers), and on one thread those element-wise passes o
 
 - Add(x, 3) -> Clip(0, 6) -> Mul(x, .) -> Div(6)  =>  HardSigmoid(x; 1/6, 1/2) -> Mul(x, .)  (exactly x*relu6(x+3)/6)
 - Conv(x; W, b) -> Mul(s) -> Add(t), s and t constant scalars  =>  Conv(x; s*W, s*b + t)
+- Mul(s) -> Add(t) -> Conv(.; W, b) without padding  =>  Conv(x; s*W, b + t*sum(W))  (with padding the border
+  would see t where it saw 0, so a padded convolution keeps its Mul and Add)
 
 Outputs agree with the original graph to float rounding (about 1e-6; `tests/unit/quality/test_ocr_graph.py`
 compares both graphs and what they read). A graph without these patterns comes back unchanged.
