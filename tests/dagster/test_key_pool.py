@@ -63,8 +63,9 @@ def test_a_killed_worker_fails_the_keys_it_was_computing_and_the_rest_go_on():
     done, failed, stages = _collect(events)
     assert sorted(done) == sorted(keys)
     assert "killer" in failed and "worker process died" in failed["killer"]
-    # at most the keys sent with it (2 workers x 1 each) fail; every later key ran in a new pool
-    assert set(failed) <= set(keys[:2])
+    # At most the keys in flight when the pool noticed the death fail: 2 workers x 1 key each. Which keys those
+    # are depends on timing: the other worker goes on taking keys until the pool sees the dead one.
+    assert len(failed) <= 2, failed
     assert set(stages) == set(keys) - set(failed)
 
 
