@@ -10,7 +10,13 @@ backfill, so the per-SKU stages run as single runs over ranges and the model loa
 `manifest_refresh`: whenever SKUs publish, rewrites their promotions' manifests. The manifest therefore follows
 what is published even when one SKU of a backfill fails (a backfill would hold `cdn_manifest` back until every
 SKU succeeded). The manifest only ever lists objects that exist (`skucore.publish.manifest.write_manifest` checks).
+It requests nothing for a promotion whose manifest was written after its latest publish, and waits while an
+unfinished run or backfill will write that manifest itself (a promotion's backfill ends with it): a rewrite then
+would be redundant, one more writer of the same object. Once that backfill ends, the manifest is either newer
+than the publishes or was held back, and the sensor writes it.
 """
+import json
+
 import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset  # no public equivalent in 1.13
 from dagster._core.definitions.events import AssetKeyPartitionKey
@@ -114,18 +120,67 @@ def catalog_change_regeneration(context: dg.SensorEvaluationContext, store: Stud
     description="Rewrites a promotion's CDN manifest after its SKUs publish, even if other SKUs failed.",
 )
 def manifest_refresh(context: dg.SensorEvaluationContext):
-    after = int(context.cursor) if context.cursor else None
+    # cursor: the last cdn_publish record read, and promotions whose manifest was left to a run on its way
+    # (promotion -> storage id of its latest publish). A plain number is this sensor's older cursor form.
+    raw = context.cursor or ""
+    state = json.loads(raw) if raw.startswith("{") else {"after": int(raw) if raw else None, "waiting": {}}
     result = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("cdn_publish"), after_storage_id=after), limit=5000, ascending=True
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("cdn_publish"), after_storage_id=state["after"]),
+        limit=5000, ascending=True,
     )
-    if not result.records:
+    latest_publish = {p: int(i) for p, i in state["waiting"].items()}
+    for r in result.records:
+        if r.partition_key:
+            promotion = str(r.partition_key).split("|", 1)[0]
+            latest_publish[promotion] = max(latest_publish.get(promotion, 0), r.storage_id)
+    after = max([r.storage_id for r in result.records], default=state["after"])
+    if not latest_publish:
         return dg.SkipReason("nothing published since the last evaluation")
-    latest = max(r.storage_id for r in result.records)
-    promotions = sorted({str(r.partition_key).split("|", 1)[0] for r in result.records if r.partition_key})
-    context.update_cursor(str(latest))
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(partition_key=p, run_key=f"manifest:{p}:{latest}", tags={"skustudio/trigger": "publish"})
-            for p in promotions
-        ]
-    )
+    on_the_way = manifests_on_the_way(context.instance)
+    requests, waiting, current = [], {}, []
+    for promotion, published in sorted(latest_publish.items()):
+        if latest_manifest_id(context.instance, promotion) > published:
+            current.append(promotion)
+        elif promotion in on_the_way:
+            waiting[promotion] = published
+        else:
+            requests.append(dg.RunRequest(partition_key=promotion, run_key=f"manifest:{promotion}:{published}",
+                                          tags={"skustudio/trigger": "publish"}))
+    context.update_cursor(json.dumps({"after": after, "waiting": waiting}))
+    if not requests:
+        return dg.SkipReason(f"manifests already current: {current}; written by runs on their way: {sorted(waiting)}")
+    return dg.SensorResult(run_requests=requests)
+
+
+MANIFEST = dg.AssetKey("cdn_manifest")
+UNFINISHED_RUNS = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+                   dg.DagsterRunStatus.STARTED]
+
+
+def latest_manifest_id(instance: dg.DagsterInstance, promotion: str) -> int:
+    """Storage id of the promotion's latest cdn_manifest materialization (0: none)."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=MANIFEST, asset_partitions=[promotion]), limit=1).records
+    return records[0].storage_id if records else 0
+
+
+def manifests_on_the_way(instance: dg.DagsterInstance) -> set[str]:
+    """Promotions whose manifest an unfinished run (queued or running) or backfill (still requested) targets."""
+    from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus  # no public equivalent in 1.13
+
+    promotions: set[str] = set()
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED_RUNS), limit=1000):
+        if run.job_name != promotion_manifest_job.name and MANIFEST not in (run.asset_selection or ()):
+            continue
+        tags = run.tags
+        start = tags.get("dagster/asset_partition_range_start")
+        if tags.get("dagster/partition"):
+            promotions.add(tags["dagster/partition"])
+        elif start and start == tags.get("dagster/asset_partition_range_end"):
+            promotions.add(start)
+    requested = BulkActionsFilter(statuses=[BulkActionStatus.REQUESTED])
+    for backfill in instance.get_backfills(filters=requested, limit=1000):
+        target = backfill.asset_backfill_data.target_subset if backfill.asset_backfill_data else None
+        if target is not None and MANIFEST in target:
+            promotions.update(str(k) for k in target.get_partitions_subset(MANIFEST).get_partition_keys())
+    return promotions

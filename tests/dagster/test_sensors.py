@@ -4,6 +4,8 @@ import csv
 import json
 
 import dagster as dg
+from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+from dagster._core.definitions.events import AssetKeyPartitionKey
 
 from orchestration.definitions import build_definitions
 from orchestration.demo import run_stage
@@ -89,3 +91,79 @@ def test_sync_then_sensors(tmp_path, small_catalog):
         result, _ = evaluate(catalog_change_regeneration)
         (request,) = result.run_requests
         assert ("cdn_publish", f"double11|{changed}") in _targets(request)
+
+
+# ---- manifest_refresh against publishes, manifests, runs and backfills recorded on a real instance ---------------
+def _published(instance, promotion: str, sku: str) -> None:
+    instance.report_runless_asset_event(dg.AssetMaterialization("cdn_publish", partition=f"{promotion}|{sku}"))
+
+
+def _manifest_written(instance, promotion: str) -> None:
+    instance.report_runless_asset_event(dg.AssetMaterialization("cdn_manifest", partition=promotion))
+
+
+def _refresh(instance, defs, cursor=None):
+    with dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor) as ctx:
+        return manifest_refresh(ctx), ctx.cursor
+
+
+def _requested(result) -> list[str]:
+    return [] if isinstance(result, dg.SkipReason) else [r.partition_key for r in result.run_requests]
+
+
+def _promotions_instance(instance, *promotions):
+    instance.add_dynamic_partitions("promotions", list(promotions))
+    instance.add_dynamic_partitions(SKUS, ["A-1", "B-2"])
+
+
+def test_manifest_refresh_requests_only_manifests_older_than_their_publishes(tmp_path):
+    defs = build_definitions(local_resources(home=str(tmp_path / "home")))
+    with dg.instance_for_test() as instance:
+        _promotions_instance(instance, "spring", "summer")
+        _published(instance, "spring", "A-1")
+        _published(instance, "summer", "A-1")
+        _manifest_written(instance, "summer")  # summer's manifest already lists what it published
+        result, cursor = _refresh(instance, defs)
+        assert _requested(result) == ["spring"]
+        _published(instance, "summer", "B-2")  # published after summer's manifest: it is stale now
+        result, cursor = _refresh(instance, defs, cursor)
+        assert _requested(result) == ["summer"]
+        result, _ = _refresh(instance, defs, cursor)
+        assert isinstance(result, dg.SkipReason)  # nothing new
+
+
+def test_manifest_refresh_waits_for_a_backfill_that_writes_the_manifest_then_writes_one_it_held_back(tmp_path):
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+
+    defs = build_definitions(local_resources(home=str(tmp_path / "home")))
+    graph = defs.resolve_asset_graph()
+    with dg.instance_for_test() as instance:
+        _promotions_instance(instance, "spring")
+        subset = AssetGraphSubset.from_asset_partition_set(
+            {AssetKeyPartitionKey(dg.AssetKey("cdn_manifest"), "spring")}, graph)
+        backfill = PartitionBackfill.from_asset_graph_subset(
+            backfill_id="bf1", backfill_timestamp=0.0, tags={}, dynamic_partitions_store=instance,
+            asset_graph_subset=subset, title=None, description=None, run_config=None)
+        instance.add_backfill(backfill)
+        _published(instance, "spring", "A-1")
+        result, cursor = _refresh(instance, defs)
+        assert isinstance(result, dg.SkipReason) and "on their way: ['spring']" in result.skip_message
+        # The backfill ends without its manifest (a SKU failed and held it back): the sensor writes it now.
+        instance.update_backfill(backfill.with_status(BulkActionStatus.COMPLETED_FAILED))
+        result, cursor = _refresh(instance, defs, cursor)
+        assert _requested(result) == ["spring"]
+
+
+def test_manifest_refresh_leaves_a_manifest_a_running_run_will_write(tmp_path):
+    defs = build_definitions(local_resources(home=str(tmp_path / "home")))
+    with dg.instance_for_test() as instance:
+        _promotions_instance(instance, "spring")
+        _published(instance, "spring", "A-1")
+        instance.add_run(dg.DagsterRun(job_name="promotion_manifest", run_id="r1", status=dg.DagsterRunStatus.STARTED,
+                                       tags={"dagster/partition": "spring"}))
+        result, cursor = _refresh(instance, defs)
+        assert isinstance(result, dg.SkipReason)
+        # The run wrote the manifest after the publish: nothing is left to do.
+        _manifest_written(instance, "spring")
+        result, _ = _refresh(instance, defs, cursor)
+        assert isinstance(result, dg.SkipReason) and "already current: ['spring']" in result.skip_message
