@@ -16,6 +16,7 @@ would be redundant, one more writer of the same object. Once that backfill ends,
 than the publishes or was held back, and the sensor writes it.
 """
 import json
+import os
 
 import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset  # no public equivalent in 1.13
@@ -27,6 +28,23 @@ from orchestration.jobs import promotion_manifest_job
 from assets.partitions import PROMOTIONS
 from resources.promotions import PromotionLibrary
 from resources.storage import StudioStore
+
+def sensor_interval_s(env: dict | None = None) -> int:
+    """Seconds between evaluations of each sensor: SKUSTUDIO_SENSOR_INTERVAL_S (default 30, dagster's own), read
+    when the definitions load, so it is set where the daemon runs. An evaluation is a few event-log queries."""
+    raw = (os.environ if env is None else env).get("SKUSTUDIO_SENSOR_INTERVAL_S", "").strip()
+    if not raw:
+        return 30
+    try:
+        seconds = int(raw)
+    except ValueError:
+        raise ValueError(f"SKUSTUDIO_SENSOR_INTERVAL_S must be a whole number of seconds, got {raw!r}") from None
+    if seconds < 1:
+        raise ValueError(f"SKUSTUDIO_SENSOR_INTERVAL_S must be 1 or more, got {seconds}")
+    return seconds
+
+
+SENSOR_INTERVAL_S = sensor_interval_s()
 
 REGENERATED_ASSETS = ("product_cutouts", "prompt_table", *PER_SKU_STAGE_NAMES, "cdn_manifest")
 
@@ -85,7 +103,7 @@ def regeneration_targets(store: StudioStore, instance: dg.DagsterInstance, defin
 @dg.sensor(
     name="catalog_change_regeneration",
     asset_selection=dg.AssetSelection.assets(*REGENERATED_ASSETS),
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=SENSOR_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="After a catalog sync, regenerates new and changed SKUs of every active promotion (one backfill).",
 )
@@ -115,7 +133,7 @@ def catalog_change_regeneration(context: dg.SensorEvaluationContext, store: Stud
 @dg.sensor(
     name="manifest_refresh",
     job=promotion_manifest_job,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=SENSOR_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Rewrites a promotion's CDN manifest after its SKUs publish, even if other SKUs failed.",
 )

@@ -167,3 +167,15 @@ def test_manifest_refresh_leaves_a_manifest_a_running_run_will_write(tmp_path):
         _manifest_written(instance, "spring")
         result, _ = _refresh(instance, defs, cursor)
         assert isinstance(result, dg.SkipReason) and "already current: ['spring']" in result.skip_message
+
+
+def test_sensor_interval_comes_from_the_environment_and_a_bad_value_names_the_setting():
+    import pytest
+
+    from orchestration.sensors import sensor_interval_s
+
+    assert sensor_interval_s({}) == 30
+    assert sensor_interval_s({"SKUSTUDIO_SENSOR_INTERVAL_S": "5"}) == 5
+    for bad in ("soon", "0", "-3"):
+        with pytest.raises(ValueError, match="SKUSTUDIO_SENSOR_INTERVAL_S"):
+            sensor_interval_s({"SKUSTUDIO_SENSOR_INTERVAL_S": bad})

@@ -25,6 +25,8 @@ from assets.stages import PER_SKU_STAGE_NAMES as STAGES  # noqa: F401  (re-expor
 # dagster.yaml). An asset backfill of our graph needs ~4 ticks, so the test's daemon ticks faster (see
 # fast_daemon.py); set SKUSTUDIO_E2E_DAEMON_INTERVAL=30 to run with dagster's own pace.
 DAEMON_INTERVAL = os.environ.get("SKUSTUDIO_E2E_DAEMON_INTERVAL", "2")
+# The sensors evaluate every 30 s in a deployment; the steps that wait for a sensor's tick would wait that long.
+SENSOR_INTERVAL = os.environ.get("SKUSTUDIO_E2E_SENSOR_INTERVAL", "5")
 
 DAGSTER_YAML = """\
 telemetry:
@@ -317,6 +319,7 @@ def start_instance(base: Path, n_skus: int = 4, startup_timeout: float = 180) ->
         "SKUSTUDIO_CATALOG": str(catalog),
         "SKUSTUDIO_PROMOTIONS": str(REPO_ROOT / "promotions"),
         "SKUSTUDIO_E2E_DAEMON_INTERVAL": DAEMON_INTERVAL,
+        "SKUSTUDIO_SENSOR_INTERVAL_S": SENSOR_INTERVAL,
         "PYTHONUNBUFFERED": "1",
         "DAGSTER_DISABLE_TELEMETRY": "1",
     }

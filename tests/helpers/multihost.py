@@ -276,6 +276,7 @@ def start_fleet(base: Path, *, n_skus: int, promotions: dict[str, str], chunk_sk
             "SKUSTUDIO_GENERATOR": "none",  # the studio backend on the CPU stands for the GPU here
             "SKUSTUDIO_ALLOW_STUDIO_FALLBACK": "true",
             "SKUSTUDIO_E2E_DAEMON_INTERVAL": os.environ.get("SKUSTUDIO_E2E_DAEMON_INTERVAL", "2"),
+            "SKUSTUDIO_SENSOR_INTERVAL_S": os.environ.get("SKUSTUDIO_E2E_SENSOR_INTERVAL", "5"),
             # A loaded 2-core machine can take longer than Dagster's 60 s to answer a run launch.
             "DAGSTER_GRPC_TIMEOUT_SECONDS": "300",
             **(extra_env or {}),
