@@ -1,4 +1,4 @@
-"""bench/bench_celery_fleet.py runs in its tiny form (2 SKUs in one chunk, two workers against one) and prints its figures."""
+"""bench/bench_celery_fleet.py runs in its tiny form (2 SKUs in chunks of 1, two workers against one) and prints its figures."""
 import subprocess
 import sys
 from pathlib import Path
