@@ -29,6 +29,7 @@ from assets.partitions import PROMOTIONS
 from resources.promotions import PromotionLibrary
 from resources.storage import StudioStore
 
+
 def sensor_interval_s(env: dict | None = None) -> int:
     """Seconds between evaluations of each sensor: SKUSTUDIO_SENSOR_INTERVAL_S (default 30, dagster's own), read
     when the definitions load, so it is set where the daemon runs. An evaluation is a few event-log queries."""
