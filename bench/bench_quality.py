@@ -7,8 +7,11 @@ generated scene (whose backdrop is also searched for stray text); then OCR alone
 Each figure is the median over --n calls after a warm-up, as wall time and as this process's CPU time: on a
 machine other work is loading, wall time measures the load too, CPU time much less so. `--threads` sets the OCR
 engine's onnxruntime threads (1 is what each worker of the per-SKU step's pool uses). `--tiny`: a few calls,
-for CI. The figure line to read: "score_image with OCR". A second pair of lines times the same calls on
-RapidOCR's stock model graphs and on the fused ones (`skucore.quality.ocr_graph`), in turn, and prints the ratio.
+for CI. The figure line to read: "score_image with OCR" (the product's recogniser: fused graphs, heavy
+convolutions in int8). A second pair of lines times the same calls, in turn so that all see the same load, on
+RapidOCR's stock model graphs, on the fused float graphs (`skucore.quality.ocr_graph`) and on the product's int8
+recogniser (`skucore.quality.ocr_int8`), and prints the ratios. What int8 does to the reads:
+`bench/bench_ocr_int8.py`.
 """
 from __future__ import annotations
 
@@ -60,17 +63,22 @@ def main(argv=None) -> int:
     n = 3 if args.tiny else args.n
     import skucore.quality.ocr as ocr
 
-    # The stock graphs' sessions first, kept for the interleaved comparison below; then the engine the product uses.
-    ocr.configure(threads=args.threads or None, fused_graphs=False)
+    # The stock graphs' and the fused float graphs' sessions first, kept for the interleaved comparison below;
+    # then the engine the product uses.
+    ocr.configure(threads=args.threads or None, fused_graphs=False, int8=False)
     stock = ocr.get_engine()
     stock_sessions = (stock.text_rec.session.session, stock.text_det.infer.session)
-    ocr.configure(threads=args.threads or None)
+    ocr.configure(threads=args.threads or None, int8=False)
+    fused_float = ocr.get_engine()
+    float_sessions = (fused_float.text_rec.session.session, fused_float.text_det.infer.session)
+    ocr.configure(threads=args.threads or None, int8=True)
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; OCR threads {args.threads or 'default'}")
     data, box, regions = build()
     t0 = time.perf_counter()
     engine = ocr.get_engine()
     fused_sessions = (engine.text_rec.session.session, engine.text_det.infer.session)
-    print(f"OCR engine creation: {(time.perf_counter() - t0) * 1000:.0f} ms (once per process, graphs fused)")
+    print(f"OCR engine creation: {(time.perf_counter() - t0) * 1000:.0f} ms (once per process, graphs fused, "
+          f"int8 recogniser from the cache)")
     kw = dict(preset=Preset(), slot="secondary", product_box=box, text_regions=regions,
               fidelity={"passed": True, "psnr": 60.0, "max_abs_diff": 1}, brand_colours={"primary": "#E4002B"},
               backdrop_kind="surface")
@@ -85,20 +93,21 @@ def main(argv=None) -> int:
     def use(sessions):
         engine.text_rec.session.session, engine.text_det.infer.session = sessions
 
-    # Stock against fused graphs, call by call in turn so both see the same load: the ratio travels between
-    # machines better than either figure.
+    # Stock against fused float against fused int8, call by call in turn so that all see the same load: the ratios
+    # travel between machines better than any one figure.
+    variants = (("stock", stock_sessions), ("fused float", float_sessions), ("fused int8", fused_sessions))
     for label, cfg, generated in (cases[0], cases[2]):
-        times = {"stock": [], "fused": []}
+        times = {name: [] for name, _ in variants}
         for _ in range(n if label == "with OCR" else max(3, n // 3)):
-            for name, sessions in (("stock", stock_sessions), ("fused", fused_sessions)):
+            for name, sessions in variants:
                 use(sessions)
                 t = time.perf_counter()
                 score_image(data, config=cfg, generated=generated, **kw)
                 times[name].append((time.perf_counter() - t) * 1000)
         use(fused_sessions)
-        a, b = statistics.median(times["stock"]), statistics.median(times["fused"])
-        print(f"score_image {label:15s}, OCR graphs stock vs fused, interleaved: {a:6.1f} -> {b:6.1f} ms "
-              f"(ratio {b / a:.2f})")
+        a, b, c = (statistics.median(times[name]) for name, _ in variants)
+        print(f"score_image {label:15s}, OCR stock -> fused float -> fused int8, interleaved: {a:6.1f} -> {b:6.1f} "
+              f"-> {c:6.1f} ms (ratios to stock {b / a:.2f}, {c / a:.2f}; int8 to float {c / b:.2f})")
 
     from PIL import Image
 

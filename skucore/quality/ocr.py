@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import threading
 import unicodedata
@@ -24,8 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["configure", "get_engine", "read_text", "read_texts", "detect_text", "normalise_text", "text_key",
-           "prepare_crop"]
+__all__ = ["configure", "get_engine", "int8_enabled", "read_text", "read_texts", "rec_input", "detect_text",
+           "normalise_text", "text_key", "prepare_crop"]
 
 _log = logging.getLogger(__name__)
 _ENGINE = None
@@ -45,16 +46,29 @@ _WS = re.compile(r"\s+")
 
 _THREADS: int | None = None
 _FUSED = True
+_INT8: bool | None = None  # None: the SKUSTUDIO_OCR_INT8 setting decides
 
 
-def configure(threads: int | None = None, *, fused_graphs: bool = True) -> None:
+def int8_enabled() -> bool:
+    """Whether the recogniser runs its heavy convolutions in int8 (`ocr_int8`): `configure(int8=...)` when given,
+    else the SKUSTUDIO_OCR_INT8 setting ("0" turns it off; on by default)."""
+    if _INT8 is not None:
+        return _INT8
+    raw = os.environ.get("SKUSTUDIO_OCR_INT8", "1").strip().lower()
+    if raw not in ("0", "1", "false", "true", "no", "yes", "off", "on"):
+        raise ValueError(f"SKUSTUDIO_OCR_INT8 must be 1 or 0 (or true/false, yes/no, on/off), got {raw!r}")
+    return raw in ("1", "true", "yes", "on")
+
+
+def configure(threads: int | None = None, *, fused_graphs: bool = True, int8: bool | None = None) -> None:
     """onnxruntime threads of this process's engine (None = onnxruntime's default, every core). A worker pool
     gives each worker one: the pool supplies the parallelism, and more threads per small crop only contend.
-    `fused_graphs=False` keeps RapidOCR's stock model graphs (`bench/bench_quality.py` compares the two)."""
-    global _THREADS, _FUSED, _ENGINE
+    `fused_graphs=False` keeps RapidOCR's stock model graphs, and `int8=False` a float recogniser
+    (`bench/bench_quality.py` compares them); `int8=None` leaves it to SKUSTUDIO_OCR_INT8."""
+    global _THREADS, _FUSED, _INT8, _ENGINE
     with _ENGINE_LOCK:
-        if threads != _THREADS or fused_graphs != _FUSED:
-            _THREADS, _FUSED, _ENGINE = threads, fused_graphs, None
+        if threads != _THREADS or fused_graphs != _FUSED or int8 != _INT8:
+            _THREADS, _FUSED, _INT8, _ENGINE = threads, fused_graphs, int8, None
 
 
 def get_engine():
@@ -76,22 +90,35 @@ def get_engine():
 
 def _use_fused_graphs(engine) -> None:
     """Give the engine's recogniser and detector sessions on `ocr_graph.fuse_for_cpu`'s rewrite of the same
-    models (the recogniser about 30 % faster on one thread, same outputs). If the rewrite fails, for instance
-    on a model a newer rapidocr ships, the engine keeps its own sessions and says so in the log."""
+    models (the recogniser about 30 % faster on one thread, same outputs), the recogniser with its heavy
+    convolutions in int8 when `int8_enabled()` (`ocr_int8`: about 20 % faster again). If a rewrite fails, for
+    instance on a model a newer rapidocr ships, the engine keeps the float or the stock graph and says so in the
+    log: only speed is lost."""
     import onnxruntime as ort
 
     from skucore.quality.ocr_graph import fused_model_bytes
 
     for part in (engine.text_rec.session, engine.text_det.infer):
         stock = part.session
+        options = ort.SessionOptions()
+        options.log_severity_level = 4
+        options.enable_cpu_mem_arena = False  # as RapidOCR sets it: crops vary in width, arenas only grow
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if _THREADS:
+            options.intra_op_num_threads, options.inter_op_num_threads = int(_THREADS), 1
+        if part is engine.text_rec.session and int8_enabled():
+            from skucore.quality.ocr_int8 import cached_int8_recogniser
+
+            try:
+                model = cached_int8_recogniser(stock._model_path)
+                part.session = ort.InferenceSession(model, sess_options=options, providers=stock.get_providers())
+                _log.debug("OCR %s: int8 heavy convolutions", Path(stock._model_path).name)
+                continue
+            except Exception as exc:  # noqa: BLE001 - the float graph below still works
+                _log.warning("OCR: int8 recogniser unavailable, using the float one (%s: %s)",
+                             type(exc).__name__, exc)
         try:
             model, counts = fused_model_bytes(stock._model_path)
-            options = ort.SessionOptions()
-            options.log_severity_level = 4
-            options.enable_cpu_mem_arena = False  # as RapidOCR sets it: crops vary in width, arenas only grow
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            if _THREADS:
-                options.intra_op_num_threads, options.inter_op_num_threads = int(_THREADS), 1
             part.session = ort.InferenceSession(model, sess_options=options, providers=stock.get_providers())
             _log.debug("OCR %s: fused %s", Path(stock._model_path).name, counts)
         except Exception as exc:  # noqa: BLE001 - the stock session still works; only speed is lost
@@ -190,12 +217,28 @@ def _buckets(widths: list[int]) -> list[list[int]]:
     return groups
 
 
+def _rec_row(arr: np.ndarray, width: int) -> np.ndarray:
+    """A prepared crop as the recogniser reads it: 3 x 48 x `width`, values scaled to -1..1."""
+    import cv2
+
+    resized = cv2.resize(arr, (width, REC_HEIGHT)).astype(np.float32)
+    return resized.transpose(2, 0, 1) / 127.5 - 1.0
+
+
+def rec_input(crops: list[Image.Image]) -> list[np.ndarray]:
+    """Each crop as the recogniser's input on its own (1 x 3 x 48 x W, W from its aspect ratio), prepared as
+    `read_texts` prepares it (`ocr_int8` calibrates on these)."""
+    out = []
+    for crop in crops:
+        arr = prepare_crop(crop)
+        out.append(_rec_row(arr, _rec_width(arr))[None])
+    return out
+
+
 def read_texts(crops: list[Image.Image]) -> list[tuple[str, float]]:
     """`read_text` of each crop, in order, recognised together: crops of similar width share a batch, each
     resized to 48 px high at its own aspect ratio and padded to its batch's widest (zeros, as the recogniser
     pads). An empty crop reads ("", 0.0)."""
-    import cv2
-
     out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
     arrays = {i: prepare_crop(c) for i, c in enumerate(crops) if c.width >= 1 and c.height >= 1}
     if not arrays:
@@ -206,8 +249,7 @@ def read_texts(crops: list[Image.Image]) -> list[tuple[str, float]]:
     for group in _buckets(widths):
         batch = np.zeros((len(group), 3, REC_HEIGHT, max(widths[g] for g in group)), np.float32)
         for row, g in enumerate(group):
-            resized = cv2.resize(arrays[order[g]], (widths[g], REC_HEIGHT)).astype(np.float32)
-            batch[row, :, :, : widths[g]] = resized.transpose(2, 0, 1) / 127.5 - 1.0
+            batch[row, :, :, : widths[g]] = _rec_row(arrays[order[g]], widths[g])
         with _CALL_LOCK:
             preds = rec.session(batch)[0]
         for g, (text, score) in zip(group, rec.postprocess_op(preds)):

@@ -109,6 +109,7 @@ def test_engine_keeps_the_stock_graphs_and_says_so_when_fusion_fails(monkeypatch
         raise ValueError("unexpected graph")
 
     monkeypatch.setattr(graph, "fused_model_bytes", broken)
+    monkeypatch.setattr(ocr, "_INT8", False)  # the int8 recogniser is built from the fused graph (tested apart)
     monkeypatch.setattr(ocr, "_ENGINE", None)
     try:
         with caplog.at_level(logging.WARNING, logger="skucore.quality.ocr"):
@@ -122,7 +123,7 @@ def test_engine_keeps_the_stock_graphs_and_says_so_when_fusion_fails(monkeypatch
         ocr._ENGINE = None  # the next test gets the fused engine again
 
 
-def test_engine_runs_the_fused_graphs_by_default():
+def test_engine_runs_the_fused_graphs_by_default():  # the recogniser's int8: tests/unit/quality/test_ocr_int8.py
     engine = ocr.get_engine()
     assert engine.text_rec.session.session._model_path is None  # built from the fused bytes, not the file
     assert engine.text_det.infer.session._model_path is None
