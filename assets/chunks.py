@@ -11,6 +11,8 @@ import os
 
 import dagster as dg
 
+from skucore.base.settings import env_number
+
 CHUNK_ENV = "SKUSTUDIO_CHUNK_SKUS"
 DEFAULT_CHUNK_SKUS = {"local": 0, "production": 25}
 # Run tags that cap a promotion's share of the run queue (deploy/dagster.yaml `tag_concurrency_limits`).
@@ -24,16 +26,7 @@ CPU_STEP_TAGS = {CELERY_QUEUE_TAG: "cpu"}
 def chunk_skus(env: dict | None = None) -> int:
     """K, the SKUs per run of a backfill (0 = one run per range). A bad value is a configuration error."""
     env = os.environ if env is None else env
-    raw = env.get(CHUNK_ENV, "").strip()
-    if not raw:
-        return DEFAULT_CHUNK_SKUS.get(env.get("SKUSTUDIO_ENV", "local"), 0)
-    try:
-        k = int(raw)
-    except ValueError:
-        raise ValueError(f"{CHUNK_ENV} must be a whole number of SKUs per run (0 = one run), got {raw!r}") from None
-    if k < 0:
-        raise ValueError(f"{CHUNK_ENV} must be 0 or more, got {k}")
-    return k
+    return env_number(CHUNK_ENV, DEFAULT_CHUNK_SKUS.get(env.get("SKUSTUDIO_ENV", "local"), 0), env=env)
 
 
 def chunked_backfill_policy(env: dict | None = None) -> dg.BackfillPolicy:

@@ -16,13 +16,13 @@ would be redundant, one more writer of the same object. Once that backfill ends,
 than the publishes or was held back, and the sensor writes it.
 """
 import json
-import os
 
 import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset  # no public equivalent in 1.13
 from dagster._core.definitions.events import AssetKeyPartitionKey
 
 from skucore import tables as T
+from skucore.base.settings import env_number
 from assets.stages import PER_SKU_STAGE_NAMES
 from orchestration.jobs import promotion_manifest_job
 from assets.partitions import PROMOTIONS
@@ -33,16 +33,7 @@ from resources.storage import StudioStore
 def sensor_interval_s(env: dict | None = None) -> int:
     """Seconds between evaluations of each sensor: SKUSTUDIO_SENSOR_INTERVAL_S (default 30, dagster's own), read
     when the definitions load, so it is set where the daemon runs. An evaluation is a few event-log queries."""
-    raw = (os.environ if env is None else env).get("SKUSTUDIO_SENSOR_INTERVAL_S", "").strip()
-    if not raw:
-        return 30
-    try:
-        seconds = int(raw)
-    except ValueError:
-        raise ValueError(f"SKUSTUDIO_SENSOR_INTERVAL_S must be a whole number of seconds, got {raw!r}") from None
-    if seconds < 1:
-        raise ValueError(f"SKUSTUDIO_SENSOR_INTERVAL_S must be 1 or more, got {seconds}")
-    return seconds
+    return env_number("SKUSTUDIO_SENSOR_INTERVAL_S", 30, minimum=1, env=env)
 
 
 SENSOR_INTERVAL_S = sensor_interval_s()

@@ -19,6 +19,7 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from resources.photo_locations import PhotoLocations
+from skucore.base.settings import env_number
 
 
 def _env(name: str, default=None):
@@ -39,19 +40,9 @@ def _env_list(name: str) -> list[str]:
 
 
 def _env_number(name: str, default: float, kind=float):
-    """A numeric setting from the environment (operations tune fetching without code)."""
-    def read():
-        value = _env(name)
-        if value is None:
-            return default
-        try:
-            number = kind(value)
-        except ValueError:
-            raise ValueError(f"{name} must be a {kind.__name__}, got {value!r}") from None
-        if number < 0:
-            raise ValueError(f"{name} must not be negative, got {value!r}")
-        return number
-    return read
+    """A numeric setting from the environment, read when the resource is built (operations tune fetching
+    without code)."""
+    return lambda: env_number(name, default, kind=kind)
 
 
 def _env_ratio() -> float:
