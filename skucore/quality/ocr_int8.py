@@ -199,42 +199,56 @@ def _locked(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _loads(model: bytes) -> bool:
-    import onnxruntime as ort
-
+def _intact(target: Path) -> bytes | None:
+    """The cached model at `target` if it is whole: its bytes hash to what its `.sha256` file says (written after
+    the model, so a copy cut short by a crash or a full disk never passes)."""
     try:
-        ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-        return True
-    except Exception:  # noqa: BLE001 - any failure to load means the cached file is unusable
-        return False
+        data = target.read_bytes()
+        recorded = target.with_suffix(".sha256").read_text().strip()
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == recorded else None
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as tmp:
+        tmp.write(data)
+    try:
+        os.chmod(tmp.name, 0o644)  # readable by every process that shares the cache, as a normal file is
+        os.replace(tmp.name, path)
+    except OSError:
+        Path(tmp.name).unlink(missing_ok=True)
+        raise
 
 
 def cached_int8_recogniser(stock_model: str | Path) -> bytes:
-    """`int8_recogniser_bytes(stock_model)`, from the cache when it holds a copy that loads; otherwise built,
-    stored (atomically, under a lock so that one of several starting processes builds) and returned."""
+    """`int8_recogniser_bytes(stock_model)`: from the cache when it holds a whole copy, else built and stored
+    (atomically, under a lock, so that of several processes starting together one builds and the others wait).
+    A cache folder that cannot be written still gets a model, built in memory, with a warning."""
     stock_model = Path(stock_model)
     folder = cache_dir() / "ocr"
-    name = f"rec-int8-{_cache_key(stock_model)}.onnx"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        lock = _locked(folder / ".lock")
-        lock.__enter__()
-    except OSError as exc:
-        _log.warning("OCR: cache folder %s is not writable (%s); building the int8 recogniser in memory", folder, exc)
-        return int8_recogniser_bytes(stock_model)
-    try:
-        target = folder / name
-        if target.is_file():
-            data = target.read_bytes()
-            if _loads(data):
-                return data
-            _log.warning("OCR: cached %s does not load; building it again", target)
-        data = int8_recogniser_bytes(stock_model)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=name, suffix=".tmp", delete=False) as tmp:
-            tmp.write(data)
-        os.chmod(tmp.name, 0o644)  # readable by every process that shares the cache, as a normal file is
-        os.replace(tmp.name, target)
-        _log.info("OCR: built the int8 recogniser, cached at %s", target)
+    target = folder / f"rec-int8-{_cache_key(stock_model)}.onnx"
+    data = _intact(target)
+    if data is not None:
         return data
-    finally:
-        lock.__exit__(None, None, None)
+    with contextlib.ExitStack() as held:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            held.enter_context(_locked(folder / ".lock"))
+        except OSError as exc:
+            _log.warning("OCR: cache folder %s is not writable (%s); building the int8 recogniser in memory",
+                         folder, exc)
+            return int8_recogniser_bytes(stock_model)
+        data = _intact(target)  # built by another process while this one waited for the lock
+        if data is not None:
+            return data
+        if target.exists():
+            _log.warning("OCR: cached %s is damaged; building it again", target)
+        data = int8_recogniser_bytes(stock_model)
+        try:
+            _write_atomically(target, data)
+            _write_atomically(target.with_suffix(".sha256"), hashlib.sha256(data).hexdigest().encode())
+            _log.info("OCR: built the int8 recogniser, cached at %s", target)
+        except OSError as exc:
+            _log.warning("OCR: could not cache the int8 recogniser at %s (%s)", target, exc)
+        return data

@@ -2,6 +2,7 @@
 text that is not what we drew; it is built once per machine and cached, rebuilt when the cached copy is damaged,
 built in memory when the cache cannot be written, and the engine falls back to the float recogniser when it
 cannot be built at all."""
+import hashlib
 import io
 import logging
 from pathlib import Path
@@ -116,6 +117,7 @@ def test_the_model_is_cached_rebuilt_when_damaged_and_the_build_is_deterministic
     first = ocr_int8.cached_int8_recogniser(REC_MODEL)
     cached = list((tmp_path / "ocr").glob("rec-int8-*.onnx"))
     assert len(cached) == 1 and cached[0].read_bytes() == first
+    assert cached[0].with_suffix(".sha256").read_text() == hashlib.sha256(first).hexdigest()
     assert ocr_int8.cached_int8_recogniser(REC_MODEL) == first and len(builds) == 1  # from the cache
 
     cached[0].write_bytes(b"half a model")  # a crash mid-copy, a full disk, a stray edit
