@@ -390,30 +390,31 @@ def brand_colour_metric(rgb, regions_clipped, brand_colours, backdrop_kind, back
 
 
 def text_metric(img: Image.Image, regions_clipped, stray_text=None) -> MetricResult:
-    """Every drawn region read back exactly (one batched recognition call for the image's regions; characters
+    """Every drawn region read back exactly (`ocr.verify_texts`: one batched recognition call for the image's
+    regions, and a second reading in float of any region the int8 recogniser does not confirm; characters
     outside the recogniser's dictionary, such as "€" and "£", may read as nothing or one look-alike and are listed
     as `unverified`; a text with nothing the recogniser can read fails), and, where
     `stray_text` is given (a generated scene: [] or the boxes of text found outside what we drew), none found."""
-    from skucore.quality.ocr import read_texts, reads_as_drawn, text_key
+    from skucore.quality.ocr import text_key, verify_texts
 
     m = "text"
     if not regions_clipped and not stray_text:
         detail = "no text drawn" + ("; no stray text in the generated scene" if stray_text is not None else "")
         return _not_applicable(m, detail, value=1.0, threshold=1.0, comparator="==")
+    drawn = [(text, box) for _, text, box in regions_clipped if box is not None]
     try:
-        reads = read_texts([img.crop(box) for _, _, box in regions_clipped if box is not None])
+        verdicts = verify_texts([img.crop(box) for _, box in drawn], [text for text, _ in drawn])
     except Exception as exc:  # noqa: BLE001 - an OCR failure is reported as an error, never a pass
         return error_result(m, {"problem": f"ocr_failed: {type(exc).__name__}: {exc}"})
-    checked, reads = [], iter(reads)
+    checked, verdicts = [], iter(verdicts)
     for kind, text, box in regions_clipped:
         entry = {"kind": kind, "intended": text}
         if box is None:
             entry.update(read=None, ok=False, problem="box_outside_image")
         else:
-            read, score = next(reads)
             # Characters the recogniser cannot emit ("€", "£") are drawn by our own code from the catalog value;
             # the rest of the text must read back exactly, and the detail says what OCR could not confirm.
-            ok, unverified = reads_as_drawn(read, text)
+            read, score, ok, unverified = next(verdicts)
             entry.update(read=read, score=round(score, 4), ok=ok)
             if unverified:
                 entry["unverified"] = unverified

@@ -36,7 +36,7 @@ __all__ = ["RECIPE_VERSION", "HEAVY_MIN_CHANNELS", "cache_dir", "calibration_inp
 
 _log = logging.getLogger(__name__)
 
-RECIPE_VERSION = 1  # bump when anything below changes what the built model computes
+RECIPE_VERSION = 2  # bump when anything below changes what the built model computes
 HEAVY_MIN_CHANNELS = 128  # a group-1 convolution with at least this many input and output channels runs in int8
 
 # Calibration text: what overlays say (texts disjoint from the tests' and the benchmarks' reading corpora).
@@ -58,8 +58,23 @@ def cache_dir() -> Path:
 
 
 def calibration_inputs() -> list[np.ndarray]:
-    """The recogniser inputs (1 x 3 x 48 x W float32 each) the calibration runs: drawn text lines, JPEG q85,
+    """The recogniser inputs (1 x 3 x 48 x W float32 each) the calibration runs: text lines drawn on plates, flat
+    and lightly textured backdrops, and the product's own overlays (`typography.apply_overlays`: price tags with a
+    struck-through list price, badges, selling points) at three export sizes and three brand kits; all JPEG q85,
     cropped to their boxes and prepared by `ocr.rec_input`. Deterministic (fixed seed, the product's own face)."""
+    return _line_inputs() + _overlay_inputs()
+
+
+def _jpeg(im):
+    """`im` (a PIL image) after a round trip through JPEG q85, 4:4:4 as the exports are encoded."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=85, subsampling=0)
+    return Image.open(buf).convert("RGB")
+
+
+def _line_inputs() -> list[np.ndarray]:
     from PIL import Image, ImageDraw
 
     from skucore.imaging.fonts import load_font
@@ -77,7 +92,7 @@ def calibration_inputs() -> list[np.ndarray]:
             fill, backdrop, plate = styles[(i + j) % len(styles)]
             canvas = np.empty((size * 3, size * len(text) + 80, 3), np.uint8)
             canvas[:] = backdrop
-            if (i + j) % 3 == 0:  # a textured backdrop: the check also reads text on photos and scenes
+            if (i + j) % 3 == 0:  # a lightly textured backdrop: the check also reads text on photos and scenes
                 canvas = np.clip(canvas.astype(np.int16) + rng.normal(0, 5, canvas.shape), 0, 255).astype(np.uint8)
             im = Image.fromarray(canvas)
             draw = ImageDraw.Draw(im)
@@ -88,10 +103,41 @@ def calibration_inputs() -> list[np.ndarray]:
             if plate is not None:
                 draw.rectangle(box, fill=plate)
             draw.text((20, size), text, font=font, fill=fill)
-            buf = io.BytesIO()
-            im.save(buf, "JPEG", quality=85)
-            crop = Image.open(buf).convert("RGB").crop(box)
-            inputs.append(rec_input([crop])[0])
+            inputs += rec_input([_jpeg(im).crop(box)])
+    return inputs
+
+
+# The product's own overlays (prices and kits other than the benchmarks' and the tests').
+_OVERLAY_CASES = (
+    (3, 2.5, "USD", "包邮", ("Quick dry", "UPF 50+")),
+    (15, 9.9, "USD", "NEW IN", ("Hand wash only",)),
+    (23, 18, "CNY", "爆款", ("纯棉 亲肤", "四季可穿")),
+    (2699, 2199, "CNY", "年货节", ("Stainless steel 304",)),
+    (77, 59, "USD", "2 for 1", ("轻薄 透气",)),
+)
+_OVERLAY_KITS = ({"primary": "#0B6E4F"}, {"primary": "#F2A900", "secondary": "#FFFFFF", "text": "#202020"},
+                 {"primary": "#5B2A86", "accent": "#E94F37"})
+_OVERLAY_SIZES = ((480, 480), (800, 800), (1200, 1200))
+
+
+def _overlay_inputs() -> list[np.ndarray]:
+    from PIL import Image
+
+    from skucore.imaging import typography
+    from skucore.quality.ocr import rec_input
+
+    inputs = []
+    for k, kit in enumerate(_OVERLAY_KITS):
+        for size in _OVERLAY_SIZES:
+            for c, (price, promo, currency, badge, points) in enumerate(_OVERLAY_CASES):
+                if (k + c) % 2:  # half the combinations: enough variety, half the calibration time
+                    continue
+                im = Image.new("RGB", size, (246, 243, 238))
+                layout = typography.overlay_layout(size, ["badge", "selling_points", "price"])
+                regions = typography.apply_overlays(im, layout, price=price, promo_price=promo, currency=currency,
+                                                    badge_text=badge, selling_points=points, brand_kit=kit)
+                decoded = _jpeg(im)
+                inputs += rec_input([decoded.crop(r.box) for r in regions])
     return inputs
 
 

@@ -169,3 +169,30 @@ def test_dead_channels_are_zeroed_and_live_ones_kept():
     out = numpy_helper.to_array(model.graph.initializer[0])
     assert (out[2] == 0).all()
     np.testing.assert_array_equal(np.delete(out, 2, axis=0), np.delete(w, 2, axis=0))
+
+
+def test_a_region_int8_does_not_confirm_is_read_again_in_float(engines, monkeypatch):
+    ocr.configure(threads=1, int8=True)
+    engine = ocr.get_engine()
+    crop = _jpeg_crop("到手价 ¥299", 36, (255, 255, 255), None, (228, 0, 43))
+    blank = np.zeros((1, 40, len(engine.text_rec.postprocess_op.character)), np.float32)
+    blank[..., 0] = 1.0  # CTC blank at every step: an int8 recogniser whose rounding lost the whole line
+    monkeypatch.setattr(engine.text_rec, "session", lambda batch: [np.repeat(blank, len(batch), axis=0)])
+    assert ocr.read_texts([crop])[0][0] == ""
+    (read, score, ok, unverified), = ocr.verify_texts([crop], ["到手价 ¥299"])
+    assert ok and ocr.text_key(read) == ocr.text_key("到手价 ¥299") and score > 0.5 and unverified == []
+    (read, _, ok, _), = ocr.verify_texts([crop], ["到手价 ¥399"])  # the float reading does not lie either
+    assert not ok
+
+
+def test_the_float_recogniser_reads_once_and_gives_no_second_reading(engines):
+    read_float, _ = engines
+    read_float([])  # configures the float engine
+    wrong = _jpeg_crop("¥1,089", 48, (20, 20, 20), (255, 255, 255), None)
+    (read, _, ok, _), = ocr.verify_texts([wrong], ["¥1,039"])
+    assert not ok and ocr._FLOAT_TWIN is None  # no second model was loaded
+
+
+def test_verify_texts_wants_one_drawn_text_per_crop():
+    with pytest.raises(ValueError, match="2 crops but 1 drawn texts"):
+        ocr.verify_texts([Image.new("RGB", (40, 20))] * 2, ["¥1"])
