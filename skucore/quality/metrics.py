@@ -344,8 +344,7 @@ def _dominant_colour(rgb_px: np.ndarray) -> tuple[int, int, int]:
     """Most frequent colour after quantising to 32 levels a channel; returns the mean of that bin's pixels."""
     q = (rgb_px >> 3).astype(np.int32)
     codes = (q[:, 0] << 10) | (q[:, 1] << 5) | q[:, 2]
-    vals, counts = np.unique(codes, return_counts=True)
-    top = vals[np.argmax(counts)]
+    top = int(np.argmax(np.bincount(codes, minlength=1 << 15)))  # a count per bin, no sort; ties: the lowest bin
     sel = rgb_px[codes == top]
     return tuple(int(round(v)) for v in sel.mean(axis=0))
 

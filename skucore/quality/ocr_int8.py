@@ -2,19 +2,23 @@
 
 Why: recognition is most of what quality scoring costs per image, and three quarters of the recogniser's time is
 convolution; ten 1 x 1 convolutions with 128 to 480 channels on both sides do about 70 % of that work. In int8
-they run about 2.3 times faster on one core (onnxruntime's QLinearConv), and the whole recogniser about 20 %
+they run about 2.3 times faster on one core (onnxruntime's QLinearConv), and the whole recogniser 10 to 20 %
 faster. Every other operator stays float: quantising the small and depthwise convolutions adds more
 quantise/dequantise passes (around each hard-swish) than it saves, and quantising the classifier head read
 worse (`bench/bench_ocr_int8.py` prints the reads and the speed of each model, float against int8).
 
 How: onnxruntime's own static quantisation (`onnxruntime.quantization.quantize_static`, QOperator format,
-per-channel weights, min/max calibration) of `ocr_graph.fuse_for_cpu`'s graph, calibrated on text lines this
-module draws itself: prices, promotion badges and selling points in Latin and CJK script, in the product's own
-overlay face, on plates, flat and textured backdrops, JPEG-compressed, cropped and prepared exactly as
-`ocr.read_texts` prepares a crop. The recipe is deterministic; weights are uint8 (the u8u8 kernels cannot
-saturate as u8s8 can on AVX2 without VNNI, so every x86 machine computes the same integers).
+per-channel weights, min/max calibration) of `ocr_graph.fuse_for_cpu`'s graph, calibrated on text this module
+draws itself: lines of prices, badges and selling points in Latin and CJK script, in the product's own overlay
+face, on plates, flat and lightly textured backdrops; and the product's own overlays (`typography`), struck-through
+list prices included, at three export sizes. All JPEG-compressed, cropped and prepared exactly as `ocr.read_texts`
+prepares a crop. The recipe is deterministic; weights are uint8 (onnxruntime's u8u8 kernels widen to 16 bits
+before they multiply, where the u8s8 ones can saturate on AVX2 machines without VNNI, such as this project's).
 
-The model is built once per machine (about 5 s) and cached under `cache_dir()` by a key of the source model's
+Int8's rounding costs a few exact reads of hard crops (short struck-through prices) and never makes a read exact
+where the text is not there: `ocr.verify_texts` reads a region int8 does not confirm again in float.
+
+The model is built once per machine (about 9 s) and cached under `cache_dir()` by a key of the source model's
 bytes, this recipe's version and the onnxruntime and onnx versions; processes that start together wait on one
 lock, and one builds. A cache that cannot be written still gets a model (built in memory, every process).
 """
@@ -31,8 +35,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["RECIPE_VERSION", "HEAVY_MIN_CHANNELS", "cache_dir", "calibration_inputs", "heavy_convolutions",
-           "int8_recogniser_bytes", "cached_int8_recogniser",
-           "zero_dead_channels"]
+           "int8_recogniser_bytes", "cached_int8_recogniser", "zero_dead_channels"]
 
 _log = logging.getLogger(__name__)
 
@@ -183,7 +186,7 @@ def zero_dead_channels(model, names: list[str]) -> int:
 
 def int8_recogniser_bytes(stock_model: str | Path) -> bytes:
     """The recogniser at `stock_model` (RapidOCR's PP-OCRv4 rec ONNX file), fused (`ocr_graph`), with its heavy
-    convolutions quantised to int8 as the module docstring says; serialised. Takes about 5 s."""
+    convolutions quantised to int8 as the module docstring says; serialised. Takes about 9 s."""
     import onnx
     from onnx import version_converter
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, \
