@@ -38,8 +38,8 @@ def parse_args(argv=None):
     parser.add_argument("--keep", action="store_true", help="keep the working folder (logs) afterwards")
     args = parser.parse_args(argv)
     if args.tiny:
-        # Chunks of 1 SKU: a one-SKU step runs in its Celery task's own process. A chunk of 2 starts the step's
-        # worker pool in each task (tried: 15 minutes in a fresh-clone run beside the fleet e2e, against about 6).
+        # Chunks of 1 SKU, so that the two SKUs can spread over two workers; a one-SKU step runs in its Celery
+        # task's own process. In CI this takes 6 to 15 minutes: it runs beside the fleet e2e, a second full stack.
         args.skus, args.chunk, args.seconds_per_image = 2, 1, 0.25
     return args
 

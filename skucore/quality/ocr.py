@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 import threading
 import unicodedata
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from skucore.base.settings import env_flag
 
 __all__ = ["configure", "get_engine", "int8_enabled", "read_text", "read_texts", "verify_texts", "rec_input",
            "detect_text", "normalise_text", "text_key", "prepare_crop"]
@@ -47,7 +48,7 @@ _WS = re.compile(r"\s+")
 _THREADS: int | None = None
 _FUSED = True
 _INT8: bool | None = None  # None: the SKUSTUDIO_OCR_INT8 setting decides
-_INT8_IN_USE: str | None = None  # the stock model the engine's int8 recogniser was built from, if it is int8
+_INT8_BUILT_FROM: str | None = None  # the stock model the engine's int8 recogniser was built from, if it is int8
 _FLOAT_TWIN = None  # that float recogniser's session, created on the first second reading
 
 
@@ -56,10 +57,7 @@ def int8_enabled() -> bool:
     else the SKUSTUDIO_OCR_INT8 setting ("0" turns it off; on by default)."""
     if _INT8 is not None:
         return _INT8
-    raw = os.environ.get("SKUSTUDIO_OCR_INT8", "1").strip().lower()
-    if raw not in ("0", "1", "false", "true", "no", "yes", "off", "on"):
-        raise ValueError(f"SKUSTUDIO_OCR_INT8 must be 1 or 0 (or true/false, yes/no, on/off), got {raw!r}")
-    return raw in ("1", "true", "yes", "on")
+    return env_flag("SKUSTUDIO_OCR_INT8", True)
 
 
 def configure(threads: int | None = None, *, fused_graphs: bool = True, int8: bool | None = None) -> None:
@@ -75,8 +73,8 @@ def configure(threads: int | None = None, *, fused_graphs: bool = True, int8: bo
 
 
 def _forget_float_twin() -> None:
-    global _INT8_IN_USE, _FLOAT_TWIN
-    _INT8_IN_USE, _FLOAT_TWIN = None, None
+    global _INT8_BUILT_FROM, _FLOAT_TWIN
+    _INT8_BUILT_FROM, _FLOAT_TWIN = None, None
 
 
 def get_engine():
@@ -119,7 +117,7 @@ def _use_fused_graphs(engine) -> None:
 
     from skucore.quality.ocr_graph import fused_model_bytes
 
-    global _INT8_IN_USE
+    global _INT8_BUILT_FROM
     for part in (engine.text_rec.session, engine.text_det.infer):
         stock = part.session
         options = _session_options()
@@ -129,7 +127,7 @@ def _use_fused_graphs(engine) -> None:
             try:
                 model = cached_int8_recogniser(stock._model_path)
                 part.session = ort.InferenceSession(model, sess_options=options, providers=stock.get_providers())
-                _INT8_IN_USE = stock._model_path
+                _INT8_BUILT_FROM = stock._model_path
                 _log.debug("OCR %s: int8 heavy convolutions", Path(stock._model_path).name)
                 continue
             except Exception as exc:  # noqa: BLE001 - the float graph below still works
@@ -262,7 +260,7 @@ def _float_twin():
 
             from skucore.quality.ocr_graph import fused_model_bytes
 
-            _FLOAT_TWIN = ort.InferenceSession(fused_model_bytes(_INT8_IN_USE)[0], sess_options=_session_options(),
+            _FLOAT_TWIN = ort.InferenceSession(fused_model_bytes(_INT8_BUILT_FROM)[0], sess_options=_session_options(),
                                                providers=["CPUExecutionProvider"])
         return _FLOAT_TWIN
 
@@ -279,7 +277,7 @@ def read_texts(crops: list[Image.Image], *, float_recogniser: bool = False) -> l
     order = list(arrays)
     widths = [_rec_width(arrays[i]) for i in order]
     rec = get_engine().text_rec  # RapidOCR's recogniser: its ONNX session and CTC decoder
-    if float_recogniser and _INT8_IN_USE:
+    if float_recogniser and _INT8_BUILT_FROM:
         twin = _float_twin()
         name = twin.get_inputs()[0].name
 
@@ -311,7 +309,7 @@ def verify_texts(crops: list[Image.Image], drawn: list[str]) -> list[tuple[str, 
     for (read, score), text in zip(read_texts(crops), drawn):
         ok, unverified = reads_as_drawn(read, text)
         results.append((read, score, ok, unverified))
-    again = [i for i, r in enumerate(results) if not r[2]] if _INT8_IN_USE else []
+    again = [i for i, r in enumerate(results) if not r[2]] if _INT8_BUILT_FROM else []
     if again:
         for i, (read, score) in zip(again, read_texts([crops[i] for i in again], float_recogniser=True)):
             ok, unverified = reads_as_drawn(read, drawn[i])

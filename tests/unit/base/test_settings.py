@@ -1,7 +1,7 @@
-"""env_number: every numeric setting read from the environment fails the same clear way."""
+"""env_number and env_flag: every numeric and on/off setting read from the environment fails the same clear way."""
 import pytest
 
-from skucore.base.settings import env_number
+from skucore.base.settings import env_flag, env_number
 
 
 def test_unset_or_blank_gives_the_default():
@@ -26,3 +26,13 @@ def test_a_minimum_is_enforced():
         env_number("SKUSTUDIO_X", 30, minimum=1, env={"SKUSTUDIO_X": "0"})
     with pytest.raises(ValueError, match="must be a number, got 'fast'"):
         env_number("SKUSTUDIO_X", 1.0, kind=float, env={"SKUSTUDIO_X": "fast"})
+
+
+@pytest.mark.parametrize("raw,expected", [("", True), ("1", True), (" ON ", True), ("no", False), ("False", False)])
+def test_a_flag_reads_the_usual_spellings_and_defaults_when_blank(raw, expected):
+    assert env_flag("SKUSTUDIO_Y", True, env={"SKUSTUDIO_Y": raw}) is expected
+
+
+def test_a_flag_that_is_neither_on_nor_off_names_the_setting():
+    with pytest.raises(ValueError, match="SKUSTUDIO_Y must be 1 or 0 .*got 'maybe'"):
+        env_flag("SKUSTUDIO_Y", False, env={"SKUSTUDIO_Y": "maybe"})
